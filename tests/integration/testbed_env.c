@@ -83,11 +83,22 @@ const char *tb_require(const char *key) {
   return NULL;
 }
 
+/* Files read once are kept (reachable, so not leaks) for the process. */
+#define TB_MAX_FILES 32
+static struct tb_var tb_files[TB_MAX_FILES];
+static size_t tb_nfiles;
+
 const char *tb_read_file(const char *path) {
   char buf[8192];
-  size_t n;
-  char *copy;
-  FILE *f = fopen(path, "r");
+  size_t n, i;
+  FILE *f;
+
+  for (i = 0; i < tb_nfiles; i++)
+    if (strcmp(tb_files[i].key, path) == 0)
+      return tb_files[i].value;
+  if (tb_nfiles == TB_MAX_FILES)
+    fail_msg("tb_read_file: more than %d distinct files", TB_MAX_FILES);
+  f = fopen(path, "r");
   if (!f)
     fail_msg("cannot read %s (from the test bed's env); is the test bed up?",
              path);
@@ -96,10 +107,11 @@ const char *tb_read_file(const char *path) {
   buf[n] = 0;
   while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
     buf[--n] = 0;
-  copy = strdup(buf);
-  if (!copy)
+  tb_files[tb_nfiles].key = strdup(path);
+  tb_files[tb_nfiles].value = strdup(buf);
+  if (!tb_files[tb_nfiles].key || !tb_files[tb_nfiles].value)
     fail_msg("out of memory");
-  return copy;
+  return tb_files[tb_nfiles++].value;
 }
 
 void tb_require_reachable(const char *what, const char *host_port,
