@@ -25,6 +25,9 @@ step "build (warnings are errors)"
 cmake --preset ci >/dev/null
 cmake --build --preset ci
 
+step "static checks (clang-tidy, cppcheck)"
+tests/lint.sh build/ci
+
 step "test bed up"
 started_testbed=0
 if ! tests/testbed/testbed status >/dev/null 2>&1; then
