@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include <m3b/cli.h>
+#include <m3b/config.h>
 #include <m3b/version.h>
 
 static int cmd_version(int argc, char **argv) {
@@ -18,7 +19,19 @@ static int cmd_version(int argc, char **argv) {
   return M3B_EXIT_OK;
 }
 
+static int cmd_config_reference(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  m3b_config_write_reference(stdout);
+  return M3B_EXIT_OK;
+}
+
 static const struct m3b_cli_command commands[] = {
+    {"config-reference", "print the configuration reference (Markdown)",
+     "Usage: m3bridge-listener config-reference\n\n"
+     "Prints every setting with its type, default and meaning, generated\n"
+     "from the settings table (this is docs/CONFIGURATION.md).\n",
+     cmd_config_reference},
     {"version", "print the version", "Usage: m3bridge-listener version\n",
      cmd_version},
     {NULL, NULL, NULL, NULL}};

@@ -1,0 +1,78 @@
+/*
+ * config_table.c - every setting of m3bridge, declared once.
+ *
+ * docs/CONFIGURATION.md is generated from this table
+ * (`m3bridge-listener config-reference`); a unit test fails when it is
+ * stale. Keep doc lines to one sentence that says what the setting does
+ * and, where it matters, why the default is what it is.
+ */
+#include <limits.h>
+
+#include <m3b/config.h>
+
+#define PUB M3B_PROGRAM_PUBLISHER
+#define LIS M3B_PROGRAM_LISTENER
+#define ALL M3B_PROGRAM_ALL
+#define REQ M3B_SETTING_REQUIRED
+#define DAY_MS 86400000LL
+
+static const struct m3b_setting settings[] = {
+    /* identity and topics */
+    {"plane", M3B_SETTING_STRING, NULL, 0, 0, ALL, REQ,
+     "Data plane id (DNS label); names the topics m3.<plane>.desired, "
+     ".status and .dlq."},
+    {"topic.prefix", M3B_SETTING_STRING, "m3", 0, 0, ALL, 0,
+     "First part of every topic name."},
+    {"log.level", M3B_SETTING_STRING, "info", 0, 0, ALL, 0,
+     "Least severe log level written to stderr: error, warn, info or debug."},
+
+    /* Kafka secrets, read from files (kafka.* otherwise passes through) */
+    {"kafka.sasl.password_file", M3B_SETTING_SECRET_FILE, NULL, 0, 0, ALL, 0,
+     "File holding the SASL password (sets librdkafka's sasl.password)."},
+    {"kafka.ssl.key.password_file", M3B_SETTING_SECRET_FILE, NULL, 0, 0, ALL, 0,
+     "File holding the passphrase of ssl.key.location (mTLS)."},
+    {"kafka.ssl.keystore.password_file", M3B_SETTING_SECRET_FILE, NULL, 0, 0,
+     ALL, 0, "File holding the password of ssl.keystore.location."},
+
+    /* publisher */
+    {"publisher.id", M3B_SETTING_STRING, NULL, 0, 0, PUB, 0,
+     "Stable id of this publisher instance; its transactional.id is "
+     "m3bridge-publisher-<plane>-<id> (default: the host name)."},
+    {"signing.key_file", M3B_SETTING_SECRET_FILE, NULL, 0, 0, PUB, 0,
+     "Ed25519 private key (PEM) that signs every desired-state event."},
+    {"signing.passphrase_file", M3B_SETTING_SECRET_FILE, NULL, 0, 0, PUB, 0,
+     "File holding the passphrase of an encrypted signing.key_file."},
+    {"sealing.listener_key_file", M3B_SETTING_PATH, NULL, 0, 0, PUB, 0,
+     "The listener's X25519 public key (PEM); Secret data is sealed to it."},
+    {"publish.timeout_ms", M3B_SETTING_INT, "30000", 1000, 3600000, PUB, 0,
+     "How long a publish may wait for the broker to acknowledge the release "
+     "before it is aborted."},
+    {"publish.max_manifest_bytes", M3B_SETTING_INT, "1048576", 1024, 16777216,
+     ALL, 0,
+     "Largest manifest accepted, in bytes (Kubernetes itself stops near "
+     "1.5 MiB per object)."},
+    {"topics.partitions", M3B_SETTING_INT, "6", 1, 10000, PUB, 0,
+     "Partitions of a new desired and status topic; the listener scales to "
+     "at most this many replicas."},
+    {"topics.replication_factor", M3B_SETTING_INT, "3", 1, 32, PUB, 0,
+     "Replication factor of new topics (use 1 only on a single-broker test "
+     "bed)."},
+    {"topics.min_insync_replicas", M3B_SETTING_INT, "2", 1, 32, PUB, 0,
+     "min.insync.replicas of new topics; with acks=all a write needs this "
+     "many replicas."},
+    {"topics.min_compaction_lag_ms", M3B_SETTING_INT, "3600000", 0, LLONG_MAX,
+     PUB, 0,
+     "min.compaction.lag.ms of the compacted topics: how long every event "
+     "stays readable before compaction may drop older events of its key."},
+    {"topics.delete_retention_ms", M3B_SETTING_INT, "604800000", 0, LLONG_MAX,
+     PUB, 0,
+     "delete.retention.ms of the compacted topics: how long tombstones stay; "
+     "keep it longer than the slowest replay (default 7 days)."},
+    {"topics.dlq_retention_ms", M3B_SETTING_INT, "2592000000", DAY_MS,
+     LLONG_MAX, PUB, 0, "retention.ms of the dlq topic (default 30 days)."},
+};
+
+const struct m3b_setting *m3b_settings(size_t *count_out) {
+  *count_out = sizeof(settings) / sizeof(settings[0]);
+  return settings;
+}
