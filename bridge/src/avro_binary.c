@@ -11,6 +11,7 @@
 #include "avro_binary.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "errstr.h"
@@ -110,6 +111,30 @@ static m3b_err_t put_latin1(struct m3b_buf *out, const json_t *value) {
     err = m3b_buf_append(out, &byte, 1);
   }
   return err;
+}
+
+m3b_err_t m3b__json_to_bytes(const json_t *value, uint8_t **data_out,
+                             size_t *len_out) {
+  const unsigned char *s = (const unsigned char *)json_string_value(value);
+  size_t len = json_string_length(value);
+  size_t n = json_is_string(value) ? latin1_length(value) : (size_t)-1;
+  size_t i = 0;
+  size_t k = 0;
+  uint8_t *data;
+
+  if (n == (size_t)-1)
+    return M3B_ERR_INVALID_ARG;
+  data = malloc(n ? n : 1);
+  if (!data)
+    return M3B_ERR_NOMEM;
+  while (i < len) {
+    uint32_t cp;
+    i += utf8_next(s + i, &cp);
+    data[k++] = (uint8_t)cp;
+  }
+  *data_out = data;
+  *len_out = n;
+  return M3B_OK;
 }
 
 static int is_fit(const struct m3b__avro_type *type, const json_t *value) {
@@ -439,8 +464,7 @@ static m3b_err_t check_utf8(struct dec *d, const uint8_t *s, size_t n) {
   return M3B_OK;
 }
 
-/* bytes -> string of code points U+0000..U+00FF */
-static m3b_err_t latin1_value(const uint8_t *s, size_t n, json_t **value_out) {
+m3b_err_t m3b__bytes_to_json(const uint8_t *s, size_t n, json_t **value_out) {
   struct m3b_buf text;
   size_t i;
   m3b_err_t err = M3B_OK;
@@ -720,7 +744,7 @@ static m3b_err_t dec_scalar(struct dec *d, const struct m3b__avro_type *w,
       return err;
     if (r->kind == M3B__AVRO_STRING)
       return json_new(json_stringn((const char *)s, len), out);
-    return latin1_value(s, len, out);
+    return m3b__bytes_to_json(s, len, out);
   }
   case M3B__AVRO_FIXED: {
     const uint8_t *s = d->p;
@@ -729,7 +753,7 @@ static m3b_err_t dec_scalar(struct dec *d, const struct m3b__avro_type *w,
     if ((size_t)(d->end - d->p) < w->count)
       return dec_truncated(d, "a fixed value");
     d->p += w->count;
-    return latin1_value(s, w->count, out);
+    return m3b__bytes_to_json(s, w->count, out);
   }
   default: return M3B_ERR_INTERNAL;
   }

@@ -33,4 +33,14 @@ m3b_err_t m3b__avro_decode(const struct m3b__avro_type *writer,
                            json_t **value_out, char *errstr,
                            size_t errstr_size);
 
+/* bytes -> a JSON string of code points U+0000..U+00FF, one per byte (the
+ * Avro JSON encoding of bytes and fixed). */
+m3b_err_t m3b__bytes_to_json(const uint8_t *data, size_t len,
+                             json_t **value_out);
+
+/* The reverse: *data_out is malloc'ed (free() it), never NULL on success.
+ * M3B_ERR_INVALID_ARG when value is not such a string. */
+m3b_err_t m3b__json_to_bytes(const json_t *value, uint8_t **data_out,
+                             size_t *len_out);
+
 #endif
