@@ -306,6 +306,11 @@ m3b_err_t m3b_objkey_from_manifest(const uint8_t *json, size_t len,
                           jerr.text, jerr.line, jerr.column);
     goto out;
   }
+  if (!json_is_object(doc)) {
+    err = m3b__errstr_set(M3B_ERR_BAD_MANIFEST, errstr, errstr_size,
+                          "manifest is not a JSON object");
+    goto out;
+  }
   metadata = json_object_get(doc, "metadata");
   err = manifest_string(doc, "apiVersion", "apiVersion", 1, &api_version,
                         &api_len, errstr, errstr_size);
