@@ -351,7 +351,10 @@ static m3b_err_t enc_value(struct enc *e, const struct m3b__avro_type *type,
 out:
   if (err == M3B_ERR_LIMIT && e->errstr && !e->errstr[0])
     m3b__errstr_set(err, e->errstr, e->errstr_size,
-                    "encoding is longer than %zu bytes", e->out->max);
+                    "field %s: encoding exceeds the output limit of %zu bytes"
+                    "%s",
+                    e->field ? e->field : "(top level)", e->out->max,
+                    e->limits ? " (max_record_bytes less the header)" : "");
   if (e->limits)
     e->depth--;
   return err;

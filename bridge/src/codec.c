@@ -78,10 +78,6 @@ m3b_err_t m3b_codec_encode(const m3b_codec_t *codec, const char *fullname,
   }
   err = m3b__avro_encode(schema->root, value, &codec->limits, &body, errstr,
                          errstr_size);
-  if (err == M3B_ERR_LIMIT && body.len + 16 > body.max)
-    m3b__errstr_set(err, errstr, errstr_size,
-                    "encoding is longer than max_record_bytes %zu",
-                    codec->limits.max_record_bytes);
   if (err)
     goto out;
   header[0] = 0xC3;

@@ -502,6 +502,7 @@ static void test_limits(void **state) {
   assert_int_equal(m3b_codec_encode(small, M3B_RECORD_DESIRED_STATE, value,
                                     &out, errstr, sizeof(errstr)),
                    M3B_ERR_LIMIT);
+  assert_non_null(strstr(errstr, "max_record_bytes"));
 
   /* limits must be usable */
   limits.max_items = 0;
