@@ -20,7 +20,7 @@
 #include <m3b/err.h>
 
 /* Largest key file read (a PEM Ed25519 or X25519 key is < 300 bytes). */
-#define M3B__KEYFILE_MAX (64 * 1024)
+#define M3B__KEYFILE_MAX ((size_t)64 * 1024)
 
 /* snprintf into errstr when errstr is not NULL and errstr_size > 0. */
 void m3b__errstr(char *errstr, size_t errstr_size, const char *fmt, ...)

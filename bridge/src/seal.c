@@ -29,11 +29,12 @@
 #include "b64.h"
 #include "keyfile.h"
 
-#define SEAL_MAGIC "m3s"
 #define SEAL_HEADER_LEN 4 /* magic (3) + version (1) */
 #define SEAL_KEY_LEN 32
 #define SEAL_INFO "m3bridge-seal-v1"
 #define SEAL_TEXT_ANY "m3bridge:sealed:"
+
+static const uint8_t seal_magic[3] = {'m', '3', 's'};
 
 struct m3b_seal_key {
   EVP_PKEY *pkey;
@@ -318,7 +319,7 @@ m3b_err_t m3b_seal(const uint8_t pub[M3B_SEAL_PUBLIC_LEN], const void *plain,
     goto out;
 
   dst = sealed_out->data + sealed_out->len;
-  memcpy(dst, SEAL_MAGIC, 3);
+  memcpy(dst, seal_magic, sizeof(seal_magic));
   dst[3] = M3B_SEAL_VERSION;
   memcpy(dst + SEAL_HEADER_LEN, eph_pub, M3B_SEAL_PUBLIC_LEN);
   dst += SEAL_HEADER_LEN + M3B_SEAL_PUBLIC_LEN;
@@ -401,7 +402,8 @@ m3b_err_t m3b_unseal(const m3b_seal_key_t *key, const uint8_t *sealed,
   assert(key && plain_out);
   if (plain_out->len != 0)
     return M3B_ERR_INVALID_ARG;
-  if (sealed_len < SEAL_HEADER_LEN || memcmp(sealed, SEAL_MAGIC, 3) != 0)
+  if (sealed_len < SEAL_HEADER_LEN ||
+      memcmp(sealed, seal_magic, sizeof(seal_magic)) != 0)
     return M3B_ERR_SEAL_MALFORMED;
   if (sealed[3] != M3B_SEAL_VERSION)
     return M3B_ERR_SEAL_VERSION;

@@ -44,7 +44,7 @@ extern "C" {
 /* Bytes a sealed value adds to its plaintext: 4 + 32 + 12 + 16. */
 #define M3B_SEAL_OVERHEAD 64
 /* Largest plaintext sealed or unsealed: Kubernetes' own limit on a Secret. */
-#define M3B_SEAL_MAX_PLAINTEXT (1024u * 1024)
+#define M3B_SEAL_MAX_PLAINTEXT ((size_t)1024 * 1024)
 /* Text form of version 1; any other "m3bridge:sealed:" prefix is another
  * version (M3B_ERR_SEAL_VERSION). */
 #define M3B_SEAL_TEXT_PREFIX "m3bridge:sealed:v1:"

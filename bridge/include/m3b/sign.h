@@ -40,7 +40,7 @@ extern "C" {
 #define M3B_SIG_PUBLIC_LEN 32   /* bytes of a raw Ed25519 public key */
 /* Largest record key plus value that is signed or verified (M3B_ERR_LIMIT
  * above it); far above Kafka's default 1 MiB message size. */
-#define M3B_SIG_MAX_INPUT (64u * 1024 * 1024)
+#define M3B_SIG_MAX_INPUT ((size_t)64 * 1024 * 1024)
 /* Most keys a ring holds at once (M3B_ERR_LIMIT above it). */
 #define M3B_KEYRING_MAX 64
 
