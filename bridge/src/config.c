@@ -18,6 +18,8 @@
 #include <openssl/crypto.h>
 #include <yaml.h>
 
+#include "errstr.h"
+
 struct entry {
   char *name;
   char *value;
@@ -44,23 +46,9 @@ static const struct {
     {"sasl.oauthbearer.config", "a file (not yet supported)"},
 };
 
-static m3b_err_t fail(char *errstr, size_t errstr_size, m3b_err_t err,
-                      const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-
-static m3b_err_t fail(char *errstr, size_t errstr_size, m3b_err_t err,
-                      const char *fmt, ...) {
-  va_list ap;
-  if (errstr && errstr_size) {
-    va_start(ap, fmt);
-    vsnprintf(errstr, errstr_size, fmt, ap); // NOLINT(clang-analyzer-valist.*)
-    va_end(ap);
-  }
-  return err;
-}
+/* fail(errstr, size, err, fmt, ...): fill the detail and return err. */
+#define fail(errstr, size, err, ...)                                           \
+  m3b__errstr_set(err, errstr, size, __VA_ARGS__)
 
 static const struct m3b_setting *find_def(const char *name) {
   size_t count, i;

@@ -3,7 +3,7 @@
 if(NOT EXISTS "${PYTHON}")
   message(FATAL_ERROR
     "Python venv not found at ${PYTHON}: run tests/testbed/install-deps "
-    "(or configure with -DM3B_PYTHON=/path/to/python having fastavro and pytest)")
+    "(or configure with -DM3B_PYTHON=/path/to/python having the pins of tests/testbed/requirements.txt)")
 endif()
 execute_process(COMMAND "${PYTHON}" -m pytest -q -p no:cacheprovider "${TEST}"
                 RESULT_VARIABLE rc)

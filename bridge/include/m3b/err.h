@@ -57,6 +57,7 @@ extern "C" {
   X(SEAL_VERSION, 0, "sealed value has an unsupported format version")         \
   X(SEAL_AUTH, 0, "sealed value does not open with this key")                  \
   X(CRYPTO, 0, "cryptographic library failure")                                \
+  X(KEY_PASSPHRASE, 0, "private key passphrase is wrong or missing")           \
   /* event checks (listener) */                                                \
   X(PLANE_MISMATCH, 0, "event is addressed to another plane")                  \
   X(KEY_MISMATCH, 0, "record key does not match the event or manifest")        \
