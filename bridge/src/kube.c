@@ -54,9 +54,13 @@ void m3b__kube_result_set(struct m3b_kube_result *result, long http_status,
   va_end(ap);
 }
 
-m3b_err_t m3b_kube_err_from_status(long http_status) {
+m3b_err_t m3b_kube_err_from_status(long http_status, const char *message) {
+  static const char typed_patch[] = "failed to create typed patch object";
   if (http_status >= 200 && http_status < 300)
     return M3B_OK;
+  if (http_status == 500 && message &&
+      strncmp(message, typed_patch, sizeof(typed_patch) - 1) == 0)
+    return M3B_ERR_KUBE_INVALID;
   switch (http_status) {
   case 400:
   case 422: return M3B_ERR_KUBE_INVALID;
@@ -577,13 +581,15 @@ m3b_err_t m3b__kube_perform(m3b_kube_t *kube, struct kube_request *req,
   }
   if (err)
     return err; /* stopped by a callback; the caller knows why */
-  err = m3b_kube_err_from_status(status);
+  message[0] = '\0';
+  if (status < 200 || status >= 300)
+    status_message(req->response, message, sizeof(message));
+  err = m3b_kube_err_from_status(status, message);
   if (result) {
     result->http_status = status;
     result->retry_after_s = retry_after;
   }
   if (err) {
-    status_message(req->response, message, sizeof(message));
     if (result)
       snprintf(result->errstr, sizeof(result->errstr), "%s: HTTP %ld: %s", what,
                status, message[0] ? message : m3b_err_str(err));

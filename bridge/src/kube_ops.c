@@ -480,7 +480,7 @@ m3b_err_t m3b_kube_watch(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
     }
   }
   if (!err && ws.error_code) {
-    err = m3b_kube_err_from_status(ws.error_code);
+    err = m3b_kube_err_from_status(ws.error_code, ws.error_msg);
     if (!err)
       err = M3B_ERR_KUBE_HTTP;
     m3b__kube_result_set(result, ws.error_code, "%s: %s", what,

@@ -303,8 +303,16 @@ static void test_status_translation(void **state) {
   size_t i;
   (void)state;
   for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-    assert_int_equal(m3b_kube_err_from_status(cases[i].status), cases[i].err);
+    assert_int_equal(m3b_kube_err_from_status(cases[i].status, NULL),
+                     cases[i].err);
   assert_false(m3b_err_is_retriable(M3B_ERR_KUBE_GONE));
+  /* SSA's typed-patch failure is the client's fault despite its 500 */
+  assert_int_equal(
+      m3b_kube_err_from_status(500, "failed to create typed patch object "
+                                    "(m3-it/x; /v1, Kind=ConfigMap): .data"),
+      M3B_ERR_KUBE_INVALID);
+  assert_int_equal(m3b_kube_err_from_status(500, "etcdserver: timeout"),
+                   M3B_ERR_KUBE_SERVER);
 }
 
 static void test_new_refuses_bad_config(void **state) {

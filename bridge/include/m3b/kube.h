@@ -129,8 +129,12 @@ struct m3b_kube_meta {
 /* The HTTP status → m3b_err_t translation used by every call: 2xx → OK,
  * 400/422 → KUBE_INVALID, 401 → KUBE_UNAUTHORIZED, 403 → KUBE_FORBIDDEN,
  * 404 → KUBE_NOT_FOUND, 409 → KUBE_CONFLICT, 410 → KUBE_GONE,
- * 429 → KUBE_THROTTLED, 5xx → KUBE_SERVER, anything else → KUBE_HTTP. */
-m3b_err_t m3b_kube_err_from_status(long http_status);
+ * 429 → KUBE_THROTTLED, 5xx → KUBE_SERVER, anything else → KUBE_HTTP.
+ * message (the Status message, may be NULL) refines one case: a 500 from
+ * server-side apply whose message starts "failed to create typed patch
+ * object" is the client's invalid object (kubernetes/kubernetes#139253),
+ * so it is KUBE_INVALID, not a retriable server error. */
+m3b_err_t m3b_kube_err_from_status(long http_status, const char *message);
 
 /* Maps (apiVersion, kind) to its plural resource name and scope through
  * discovery. resource_out gets e.g. "httproutes"; *namespaced_out 1 or 0.
