@@ -74,7 +74,7 @@ static int lookup_locked(m3b_kube_t *kube, const char *api_version,
     const char *name = json_string_value(json_object_get(res, "name"));
     const char *res_kind = json_string_value(json_object_get(res, "kind"));
     /* "deployments/status" and the like are subresources */
-    if (!name || !res_kind || strchr(name, '/') || strcmp(res_kind, kind))
+    if (!name || !res_kind || strchr(name, '/') || strcmp(res_kind, kind) != 0)
       continue;
     snprintf(resource_out, resource_size, "%s", name);
     *namespaced_out = json_is_true(json_object_get(res, "namespaced"));
