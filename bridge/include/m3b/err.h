@@ -79,7 +79,8 @@ extern "C" {
   X(KUBE_NOT_FOUND, 0, "Kubernetes object or API not found (404)")             \
   X(KUBE_CONFLICT, 0, "Kubernetes API reports a conflict (409)")               \
   X(KUBE_INVALID, 0, "Kubernetes API rejected the object (400/422)")           \
-  X(KUBE_HTTP, 0, "Kubernetes API returned an unexpected status")
+  X(KUBE_HTTP, 0, "Kubernetes API returned an unexpected status")              \
+  X(KUBE_GONE, 0, "Kubernetes resourceVersion is too old (410): re-list")
 
 typedef enum m3b_err {
 #define M3B__ERR_ENUM(name, retriable, msg) M3B_ERR_##name,

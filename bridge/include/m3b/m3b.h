@@ -7,6 +7,7 @@
 
 #include <m3b/buf.h>
 #include <m3b/err.h>
+#include <m3b/kube.h>
 #include <m3b/log.h>
 #include <m3b/version.h>
 
