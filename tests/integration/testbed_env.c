@@ -32,8 +32,13 @@ static struct tb_var tb_vars[TB_MAX_VARS];
 static size_t tb_nvars;
 static int tb_loaded;
 
+/* $M3B_TESTBED_DIR wins; ctest passes the build's default (the source
+ * tree's .testbed) as $M3B_TESTBED_DIR_DEFAULT. */
 static const char *tb_dir(void) {
   const char *dir = getenv("M3B_TESTBED_DIR");
+  if (dir && *dir)
+    return dir;
+  dir = getenv("M3B_TESTBED_DIR_DEFAULT");
   return dir && *dir ? dir : ".testbed";
 }
 

@@ -2,7 +2,8 @@
  * testbed_env.h - how integration tests find the real test bed.
  *
  * `tests/testbed/testbed up` writes KEY=VALUE lines to
- * $M3B_TESTBED_DIR/env (ctest sets M3B_TESTBED_DIR). tb_require() returns a
+ * $M3B_TESTBED_DIR/env (default: the source tree's .testbed, which ctest
+ * passes as M3B_TESTBED_DIR_DEFAULT). tb_require() returns a
  * value from that file (the process environment overrides it) and fails the
  * test with a message saying how to start the test bed when it is missing:
  * integration tests never skip.
