@@ -395,25 +395,31 @@ static size_t dec_offset(const struct dec *d) {
   return (size_t)(d->p - d->start);
 }
 
+/* The helpers below return their error code as a constant, not through
+ * m3b__errstr_set(), so that callers' "out parameters are set on M3B_OK"
+ * reasoning is visible to the static analyzer within this file. */
 static m3b_err_t dec_truncated(struct dec *d, const char *what) {
-  return m3b__errstr_set(M3B_ERR_TRUNCATED, d->errstr, d->errstr_size,
-                         "field %s: body ends inside %s at byte %zu",
-                         dec_field(d), what, dec_offset(d));
+  m3b__errstr(d->errstr, d->errstr_size,
+              "field %s: body ends inside %s at byte %zu", dec_field(d), what,
+              dec_offset(d));
+  return M3B_ERR_TRUNCATED;
 }
 
 static m3b_err_t get_long(struct dec *d, int64_t *value_out) {
   uint64_t u = 0;
   int shift = 0;
+  *value_out = 0; /* defined on every path, including errors */
   for (;;) {
     uint8_t b;
     if (d->p == d->end)
       return dec_truncated(d, "a number");
     b = *d->p++;
-    if (shift == 63 && b > 1)
-      return m3b__errstr_set(M3B_ERR_DECODE, d->errstr, d->errstr_size,
-                             "field %s: number longer than 64 bits at byte "
-                             "%zu",
-                             dec_field(d), dec_offset(d));
+    if (shift == 63 && b > 1) {
+      m3b__errstr(d->errstr, d->errstr_size,
+                  "field %s: number longer than 64 bits at byte %zu",
+                  dec_field(d), dec_offset(d));
+      return M3B_ERR_DECODE;
+    }
     u |= (uint64_t)(b & 0x7f) << shift;
     if (!(b & 0x80))
       break;
@@ -437,19 +443,26 @@ static m3b_err_t get_int(struct dec *d, int64_t *value_out) {
  * on success *ptr_out points at the bytes, which are consumed. */
 static m3b_err_t get_bytes(struct dec *d, const uint8_t **ptr_out,
                            size_t *len_out) {
-  int64_t n;
-  m3b_err_t err = get_long(d, &n);
+  int64_t n = 0;
+  m3b_err_t err;
+
+  *ptr_out = NULL; /* defined on every path, including errors */
+  *len_out = 0;
+  err = get_long(d, &n);
   if (err)
     return err;
-  if (n < 0)
-    return m3b__errstr_set(M3B_ERR_DECODE, d->errstr, d->errstr_size,
-                           "field %s: negative length %lld at byte %zu",
-                           dec_field(d), (long long)n, dec_offset(d));
-  if ((uint64_t)n > d->limits->max_field_bytes)
-    return m3b__errstr_set(M3B_ERR_LIMIT, d->errstr, d->errstr_size,
-                           "field %s: length %lld exceeds max_field_bytes %zu",
-                           dec_field(d), (long long)n,
-                           d->limits->max_field_bytes);
+  if (n < 0) {
+    m3b__errstr(d->errstr, d->errstr_size,
+                "field %s: negative length %lld at byte %zu", dec_field(d),
+                (long long)n, dec_offset(d));
+    return M3B_ERR_DECODE;
+  }
+  if ((uint64_t)n > d->limits->max_field_bytes) {
+    m3b__errstr(d->errstr, d->errstr_size,
+                "field %s: length %lld exceeds max_field_bytes %zu",
+                dec_field(d), (long long)n, d->limits->max_field_bytes);
+    return M3B_ERR_LIMIT;
+  }
   if ((uint64_t)n > (uint64_t)(d->end - d->p))
     return dec_truncated(d, "a string or bytes value");
   *ptr_out = d->p;

@@ -18,8 +18,8 @@
 #include "canonical.h"
 #include "errstr.h"
 
-#define SCHEMA_TEXT_MAX (1024 * 1024)
-#define FIXED_SIZE_MAX (1024 * 1024)
+#define SCHEMA_TEXT_MAX ((size_t)1024 * 1024)
+#define FIXED_SIZE_MAX ((json_int_t)1024 * 1024)
 
 struct parser {
   struct m3b__avro_schema *schema;
@@ -76,7 +76,8 @@ static m3b_err_t new_node(struct parser *p, enum m3b__avro_kind kind,
 
   if (s->node_count == s->node_cap) {
     size_t cap = s->node_cap ? s->node_cap * 2 : 16;
-    struct m3b__avro_type **nodes = realloc(s->nodes, cap * sizeof(*nodes));
+    struct m3b__avro_type **nodes =
+        realloc(s->nodes, cap * sizeof(struct m3b__avro_type *));
     if (!nodes)
       return M3B_ERR_NOMEM;
     s->nodes = nodes;
@@ -151,7 +152,7 @@ static m3b_err_t parse_union(struct parser *p, const json_t *json,
   if (n == 0)
     return m3b__errstr_set(M3B_ERR_SCHEMA, p->errstr, p->errstr_size,
                            "a union needs at least one branch");
-  type->branches = calloc(n, sizeof(*type->branches));
+  type->branches = calloc(n, sizeof(struct m3b__avro_type *));
   if (!type->branches)
     return M3B_ERR_NOMEM;
   type->count = n;
@@ -160,14 +161,18 @@ static m3b_err_t parse_union(struct parser *p, const json_t *json,
                      &type->branches[i]);
     if (err)
       return err;
+    if (!type->branches[i])
+      return M3B_ERR_INTERNAL; /* parse_type sets its result on M3B_OK */
     if (type->branches[i]->kind == M3B__AVRO_UNION)
       return m3b__errstr_set(M3B_ERR_SCHEMA, p->errstr, p->errstr_size,
                              "a union may not directly contain a union");
     for (j = 0; j < i; j++) {
       const struct m3b__avro_type *a = type->branches[j];
       const struct m3b__avro_type *b = type->branches[i];
+      /* named kinds always carry a fullname; check both anyway */
       int same = a->kind == b->kind &&
-                 (!a->fullname || strcmp(a->fullname, b->fullname) == 0);
+                 (!a->fullname ||
+                  (b->fullname && strcmp(a->fullname, b->fullname) == 0));
       if (same)
         return m3b__errstr_set(M3B_ERR_SCHEMA, p->errstr, p->errstr_size,
                                "union has two branches of type %s",
@@ -306,8 +311,9 @@ static m3b_err_t parse_named(struct parser *p, const json_t *json,
   /* fixed */
   if (json_integer_value(json_object_get(json, "size")) > FIXED_SIZE_MAX)
     return m3b__errstr_set(M3B_ERR_SCHEMA, p->errstr, p->errstr_size,
-                           "fixed %s is larger than %d bytes", fullname,
-                           FIXED_SIZE_MAX);
+                           "fixed %s is larger than %" JSON_INTEGER_FORMAT
+                           " bytes",
+                           fullname, FIXED_SIZE_MAX);
   type->count = (size_t)json_integer_value(json_object_get(json, "size"));
   return M3B_OK;
 }
@@ -319,6 +325,7 @@ static m3b_err_t parse_type(struct parser *p, const json_t *json,
   enum m3b__avro_kind kind;
   m3b_err_t err;
 
+  *type_out = NULL;
   if (depth > M3B__AVRO_SCHEMA_DEPTH_MAX)
     return m3b__errstr_set(M3B_ERR_SCHEMA, p->errstr, p->errstr_size,
                            "schema nests too deep");
@@ -407,9 +414,9 @@ m3b_err_t m3b__avro_schema_parse(const char *json, size_t len,
     goto out;
   }
   if (len > SCHEMA_TEXT_MAX) {
-    err =
-        m3b__errstr_set(M3B_ERR_LIMIT, errstr, errstr_size,
-                        "schema text is longer than %d bytes", SCHEMA_TEXT_MAX);
+    err = m3b__errstr_set(M3B_ERR_LIMIT, errstr, errstr_size,
+                          "schema text is longer than %zu bytes",
+                          SCHEMA_TEXT_MAX);
     goto out;
   }
   doc = json_loadb(json, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);

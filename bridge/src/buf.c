@@ -90,7 +90,7 @@ m3b_err_t m3b_buf_appendf(struct m3b_buf *buf, const char *fmt, ...) {
   m3b_err_t err;
 
   va_start(ap, fmt);
-  n = vsnprintf(NULL, 0, fmt, ap);
+  n = vsnprintf(NULL, 0, fmt, ap); // NOLINT(clang-analyzer-valist.*)
   va_end(ap);
   if (n < 0)
     return M3B_ERR_INVALID_ARG;

@@ -18,8 +18,8 @@ struct m3b_codec {
 };
 
 void m3b_codec_limits_default(struct m3b_codec_limits *limits) {
-  limits->max_record_bytes = 4 * 1024 * 1024;
-  limits->max_field_bytes = 2 * 1024 * 1024;
+  limits->max_record_bytes = (size_t)4 * 1024 * 1024;
+  limits->max_field_bytes = (size_t)2 * 1024 * 1024;
   limits->max_items = 65536;
   limits->max_depth = 32;
 }
@@ -106,6 +106,7 @@ static m3b_err_t read_header(const m3b_codec_t *codec, const uint8_t *data,
   uint64_t fingerprint = 0;
   size_t i;
 
+  *schema_out = NULL;
   if (len > codec->limits.max_record_bytes)
     return m3b__errstr_set(M3B_ERR_LIMIT, errstr, errstr_size,
                            "record of %zu bytes exceeds max_record_bytes %zu",
@@ -143,6 +144,8 @@ m3b_err_t m3b_codec_peek(const m3b_codec_t *codec, const uint8_t *data,
       read_header(codec, data, len, &schema, &fingerprint, errstr, errstr_size);
   if (err)
     return err;
+  if (!schema)
+    return M3B_ERR_INTERNAL; /* read_header sets it on M3B_OK */
   if (fingerprint_out)
     *fingerprint_out = fingerprint;
   if (fullname_out)
@@ -169,6 +172,8 @@ m3b_err_t m3b_codec_decode(const m3b_codec_t *codec, const uint8_t *data,
       read_header(codec, data, len, &writer, &fingerprint, errstr, errstr_size);
   if (err)
     return err;
+  if (!writer)
+    return M3B_ERR_INTERNAL; /* read_header sets it on M3B_OK */
   reader =
       m3b__schema_registry_current(codec->registry, writer->root->fullname);
   if (!reader)

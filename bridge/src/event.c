@@ -315,10 +315,13 @@ static m3b_err_t record_to_json(const struct rdesc *desc, const void *obj,
       size_t count = *AT_CONST(obj, f->count_offset, size_t);
       json_t *array = json_array();
       err = set(record, f->name, array);
-      if (!err && !items && count)
-        err =
-            m3b__errstr_set(M3B_ERR_ENCODE, errstr, errstr_size,
-                            "field %s is NULL with %zu items", f->name, count);
+      if (!err && !items && count) {
+        /* the code is set here, not returned by m3b__errstr_set(), so the
+         * analyzer sees that items is never NULL in the loop below */
+        m3b__errstr(errstr, errstr_size, "field %s is NULL with %zu items",
+                    f->name, count);
+        err = M3B_ERR_ENCODE;
+      }
       for (j = 0; !err && j < count; j++) {
         err = record_to_json(f->items, items + j * f->items->size, &value,
                              errstr, errstr_size);
@@ -478,26 +481,28 @@ out:
   return err;
 }
 
-#define EVENT_FUNCTIONS(prefix, type, desc)                                    \
-  void prefix##_init(type *event) {                                            \
+/* Each event's functions; `name` is both the function prefix and the struct
+ * tag, so no type has to be passed as a macro argument. */
+#define EVENT_FUNCTIONS(name, desc)                                            \
+  void name##_init(struct name *event) {                                       \
     memset(event, 0, sizeof(*event));                                          \
   }                                                                            \
-  void prefix##_cleanup(type *event) {                                         \
+  void name##_cleanup(struct name *event) {                                    \
     if (event)                                                                 \
-      record_cleanup(&desc, event);                                            \
+      record_cleanup(&(desc), event);                                          \
   }                                                                            \
-  m3b_err_t prefix##_encode(const m3b_codec_t *codec, const type *event,       \
-                            struct m3b_buf *out, char *errstr,                 \
-                            size_t errstr_size) {                              \
-    return encode(&desc, codec, event, out, errstr, errstr_size);              \
+  m3b_err_t name##_encode(const m3b_codec_t *codec, const struct name *event,  \
+                          struct m3b_buf *out, char *errstr,                   \
+                          size_t errstr_size) {                                \
+    return encode(&(desc), codec, event, out, errstr, errstr_size);            \
   }                                                                            \
-  m3b_err_t prefix##_decode(const m3b_codec_t *codec, const uint8_t *data,     \
-                            size_t len, type *event, char *errstr,             \
-                            size_t errstr_size) {                              \
-    return decode(&desc, codec, data, len, event, errstr, errstr_size);        \
+  m3b_err_t name##_decode(const m3b_codec_t *codec, const uint8_t *data,       \
+                          size_t len, struct name *event, char *errstr,        \
+                          size_t errstr_size) {                                \
+    return decode(&(desc), codec, data, len, event, errstr, errstr_size);      \
   }
 
-EVENT_FUNCTIONS(m3b_desired_state, struct m3b_desired_state, desired_desc)
-EVENT_FUNCTIONS(m3b_status, struct m3b_status, status_desc)
-EVENT_FUNCTIONS(m3b_heartbeat, struct m3b_heartbeat, heartbeat_desc)
-EVENT_FUNCTIONS(m3b_registration, struct m3b_registration, registration_desc)
+EVENT_FUNCTIONS(m3b_desired_state, desired_desc)
+EVENT_FUNCTIONS(m3b_status, status_desc)
+EVENT_FUNCTIONS(m3b_heartbeat, heartbeat_desc)
+EVENT_FUNCTIONS(m3b_registration, registration_desc)

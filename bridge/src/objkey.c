@@ -99,8 +99,12 @@ static int is_path_segment(const char *s) {
  * anything outside printable ASCII shown as '?'). */
 static const char *shown(const char *s, char *out, size_t out_size) {
   size_t i;
-  for (i = 0; s[i] && i + 1 < out_size && i < 64; i++)
-    out[i] = (s[i] >= ' ' && s[i] <= '~') ? s[i] : '?';
+  for (i = 0; s[i] && i + 1 < out_size && i < 64; i++) {
+    if (s[i] >= ' ' && s[i] <= '~')
+      out[i] = s[i];
+    else
+      out[i] = (char)'?';
+  }
   out[i] = 0;
   return out;
 }
