@@ -7,7 +7,9 @@
  * A benchmark supplies one operation as a callback; bench_measure() first
  * calibrates the iteration count so that one run lasts about min_run_ns,
  * then times runs of that many iterations and reports the median of the
- * per-run ns/op (plus min and max, to show the spread).
+ * per-run ns/op (plus min and max, to show the spread). The load average
+ * is read at start and end because other work on the machine skews every
+ * number.
  */
 #ifndef M3B_BENCH_UTIL_H
 #define M3B_BENCH_UTIL_H
@@ -84,6 +86,20 @@ static struct bench_result bench_measure(bench_op_fn op, void *ctx, int runs,
   result.iterations = iterations;
   result.runs = runs;
   return result;
+}
+
+/* Writes the 1, 5 and 15 minute load averages ("0.52 0.61 0.70") to out,
+ * or "unknown"; other work on the machine skews every number. */
+static void bench_loadavg(char *out, size_t size) {
+  FILE *file = fopen("/proc/loadavg", "r");
+  double one, five, fifteen;
+
+  snprintf(out, size, "unknown");
+  if (!file)
+    return;
+  if (fscanf(file, "%lf %lf %lf", &one, &five, &fifteen) == 3)
+    snprintf(out, size, "%.2f %.2f %.2f", one, five, fifteen);
+  fclose(file);
 }
 
 /* Prints kernel, CPU model and online CPU count. */

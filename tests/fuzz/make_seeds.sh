@@ -1,11 +1,27 @@
 #!/bin/sh
 # make_seeds.sh DIR [TOOL]: writes a seed corpus for fuzz_decode into DIR:
 # one valid encoding of each event record (made with m3b_contract_tool) and
-# a few object keys. TOOL defaults to the ci build's tool.
+# a few object keys. TOOL defaults to the tool of the first of the ci,
+# release and default builds that has one. The fuzz build cannot provide it:
+# its library is instrumented for libFuzzer and only the fuzz_* targets link.
 set -eu
 dir=$1
 here=$(cd "$(dirname "$0")" && pwd)
-tool=${2:-$here/../../build/ci/tests/interop/m3b_contract_tool}
+root=$here/../..
+tool=${2:-}
+if [ -z "$tool" ]; then
+  for build in build/ci build/release build; do
+    if [ -x "$root/$build/tests/interop/m3b_contract_tool" ]; then
+      tool=$root/$build/tests/interop/m3b_contract_tool
+      break
+    fi
+  done
+fi
+if [ -z "$tool" ] || [ ! -x "$tool" ]; then
+  echo "make_seeds.sh: no m3b_contract_tool${tool:+ at $tool}; build one, e.g." >&2
+  echo "  cmake --preset release && cmake --build build/release --target m3b_contract_tool" >&2
+  exit 1
+fi
 mkdir -p "$dir"
 sha='"0123456789abcdef0123456789abcdef"'
 echo '{"plane":"eu1","key":"apps/v1/Deployment/shop/web","generation":7,"op":"APPLY","manifest":"{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\",\"namespace\":\"shop\"}}","manifest_sha256":'"$sha"',"release_id":"r1","issued_at":1700000000000,"correlation_id":"c"}' \
