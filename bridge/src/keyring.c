@@ -38,16 +38,23 @@ void m3b_sig_headers_init(struct m3b_sig_headers *headers) {
 
 void m3b_sig_headers_feed(struct m3b_sig_headers *headers, const char *name,
                           const void *value, size_t len) {
+  /* A repeated header is refused (SIG_MALFORMED) whatever the values, in
+   * either order: a null value never shadows a real one or the reverse, so
+   * the first real value is kept for the MISSING check. */
   if (strcmp(name, M3B_SIG_HEADER) == 0) {
-    if (headers->sig)
+    if (headers->sig_seen++)
       headers->duplicates = 1;
-    headers->sig = value;
-    headers->sig_len = value ? len : 0;
+    if (!headers->sig) {
+      headers->sig = value;
+      headers->sig_len = value ? len : 0;
+    }
   } else if (strcmp(name, M3B_KID_HEADER) == 0) {
-    if (headers->kid)
+    if (headers->kid_seen++)
       headers->duplicates = 1;
-    headers->kid = value;
-    headers->kid_len = value ? len : 0;
+    if (!headers->kid) {
+      headers->kid = value;
+      headers->kid_len = value ? len : 0;
+    }
   }
 }
 

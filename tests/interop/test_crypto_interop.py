@@ -1,6 +1,6 @@
 """Interop of m3bridge's signatures and sealed secrets with an independent
 implementation: Python's `cryptography`, following only
-docs/protocol-signing-and-sealing.md. Signatures made in C verify here and
+docs/PROTOCOL.md ("Signing" and "Sealed secrets"). Signatures made in C verify here and
 the reverse, secrets sealed here unseal in C and the reverse, and PEM keys
 cross both ways. The C side is tests/interop/m3b_crypto_tool.c, found
 through the environment variable M3B_CRYPTO_TOOL (set by ctest)."""

@@ -545,6 +545,34 @@ static void test_files_and_directory(void **state) {
   assert_int_equal(rmdir(dir), 0);
 }
 
+/* Regression: a null-valued m3-sig before a real one used to verify OK,
+ * while the reverse order was refused; both orders must be refused alike. */
+static void test_null_header_never_shadowed(void **state) {
+  struct keys *keys = *state;
+  uint8_t value[64];
+  struct m3b_signature sig;
+  struct m3b_sig_headers first_null, first_real;
+
+  fill_value(value, sizeof(value));
+  assert_int_equal(
+      m3b_sign(keys->a, rec_key, strlen(rec_key), value, sizeof(value), &sig),
+      M3B_OK);
+  m3b_sig_headers_init(&first_null);
+  m3b_sig_headers_feed(&first_null, M3B_SIG_HEADER, NULL, 0);
+  m3b_sig_headers_feed(&first_null, M3B_SIG_HEADER, sig.sig, M3B_SIG_LEN);
+  m3b_sig_headers_feed(&first_null, M3B_KID_HEADER, sig.kid, M3B_KID_LEN);
+  m3b_sig_headers_init(&first_real);
+  m3b_sig_headers_feed(&first_real, M3B_SIG_HEADER, sig.sig, M3B_SIG_LEN);
+  m3b_sig_headers_feed(&first_real, M3B_SIG_HEADER, NULL, 0);
+  m3b_sig_headers_feed(&first_real, M3B_KID_HEADER, sig.kid, M3B_KID_LEN);
+  assert_int_equal(m3b_verify(keys->ring, rec_key, strlen(rec_key), value,
+                              sizeof(value), &first_null),
+                   M3B_ERR_SIG_MALFORMED);
+  assert_int_equal(m3b_verify(keys->ring, rec_key, strlen(rec_key), value,
+                              sizeof(value), &first_real),
+                   M3B_ERR_SIG_MALFORMED);
+}
+
 static void test_destroy_null(void **state) {
   (void)state;
   m3b_sign_key_destroy(NULL);
@@ -563,6 +591,7 @@ int main(void) {
       cmocka_unit_test(test_key_id_derivation),
       cmocka_unit_test(test_files_and_directory),
       cmocka_unit_test(test_destroy_null),
+      cmocka_unit_test(test_null_header_never_shadowed),
   };
   return cmocka_run_group_tests(tests, keys_setup, keys_teardown);
 }

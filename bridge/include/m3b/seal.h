@@ -1,7 +1,7 @@
 /*
  * seal.h - sealed secrets: a value encrypted to one listener's X25519 public
  * key and bound to one object key (DESIGN.md section 5, "Secret delivery";
- * the byte format is docs/protocol-signing-and-sealing.md).
+ * the byte format is docs/PROTOCOL.md ("Signing" and "Sealed secrets")).
  *
  * Sealing (control plane) needs only the listener's raw 32-byte public key:
  * a fresh ephemeral X25519 key pair, ECDH with the listener's key,

@@ -1,6 +1,6 @@
 /*
  * sign.h - Ed25519 signatures over Kafka records (DESIGN.md section 5,
- * "Authenticity"; the wire format is docs/protocol-signing-and-sealing.md).
+ * "Authenticity"; the wire format is docs/PROTOCOL.md ("Signing" and "Sealed secrets")).
  *
  * The control plane holds one signing key (m3b_sign_key_t) and signs every
  * DesiredState record: the signature covers the record key and the record
@@ -62,7 +62,9 @@ struct m3b_sig_headers {
   size_t sig_len;
   const uint8_t *kid;
   size_t kid_len;
-  int duplicates; /* non-zero when either header occurred more than once */
+  int duplicates; /* non-zero when either header occurred more than once,
+                     with or without a value */
+  int sig_seen, kid_seen; /* occurrences so far, null values included */
 };
 
 /* ---- signing key (control plane) ---- */
