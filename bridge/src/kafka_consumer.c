@@ -1,0 +1,283 @@
+/*
+ * kafka_consumer.c - the read_committed consumer of the Kafka glue
+ * (<m3b/kafka.h>): manual assignment from the beginning or the tail of a
+ * topic, and a fence (the high watermarks at assignment) to know when
+ * everything that existed at the start has been read.
+ */
+#include "kafka_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errstr.h"
+
+#define MAX_PARTITIONS 4096
+
+struct m3b_consumer {
+  rd_kafka_t *rk;
+  m3b_log_t *log;
+  rd_kafka_message_t *current; /* returned by the last poll */
+  struct m3b_kafka_message message;
+  char topic[256];
+  int32_t partitions;
+  int64_t *fence;   /* high watermark per partition at assignment */
+  int64_t *reached; /* next offset to read, as known from EOF/records */
+  struct m3b__kafka_last_error last;
+};
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                   const char *buf) {
+  const m3b_consumer_t *client = rd_kafka_opaque(rk);
+  m3b__kafka_log(client->log, level, fac, buf);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason,
+                     void *opaque) {
+  m3b_consumer_t *consumer = opaque;
+  m3b__kafka_error_cb(rk, err, reason, &consumer->last);
+}
+
+m3b_consumer_t *m3b_consumer_new(const m3b_config_t *config,
+                                 const char *group_id, m3b_log_t *log,
+                                 char *errstr, size_t errstr_size) {
+  static const char *const forced[][2] = {{"isolation.level", "read_committed"},
+                                          {"enable.auto.offset.store", "false"},
+                                          {"enable.auto.commit", "false"},
+                                          {"enable.partition.eof", "true"},
+                                          {NULL, NULL}};
+  m3b_consumer_t *consumer = calloc(1, sizeof(*consumer));
+  rd_kafka_conf_t *conf = NULL;
+  char rderr[512];
+
+  if (!consumer) {
+    m3b__errstr(errstr, errstr_size, "out of memory");
+    return NULL;
+  }
+  pthread_mutex_init(&consumer->last.lock, NULL);
+  consumer->log = log;
+  if (m3b__kafka_conf_new(config, forced, &conf, errstr, errstr_size))
+    goto fail;
+  /* librdkafka needs a group id even for assign(); a reader that never
+   * commits may name any group its principal can read */
+  if (rd_kafka_conf_set(conf, "group.id",
+                        group_id ? group_id : "m3bridge-reader", rderr,
+                        sizeof(rderr)) != RD_KAFKA_CONF_OK) {
+    m3b__errstr(errstr, errstr_size, "group.id: %s", rderr);
+    goto fail;
+  }
+  rd_kafka_conf_set_error_cb(conf, error_cb);
+  rd_kafka_conf_set_log_cb(conf, log_cb);
+  rd_kafka_conf_set_opaque(conf, consumer);
+  consumer->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rderr, sizeof(rderr));
+  if (!consumer->rk) {
+    m3b__errstr(errstr, errstr_size, "Kafka consumer: %s", rderr);
+    goto fail;
+  }
+  conf = NULL;
+  rd_kafka_poll_set_consumer(consumer->rk);
+  return consumer;
+
+fail:
+  if (conf)
+    rd_kafka_conf_destroy(conf);
+  m3b_consumer_destroy(consumer);
+  return NULL;
+}
+
+void m3b_consumer_destroy(m3b_consumer_t *consumer) {
+  if (!consumer)
+    return;
+  if (consumer->current)
+    rd_kafka_message_destroy(consumer->current);
+  if (consumer->rk) {
+    rd_kafka_consumer_close(consumer->rk);
+    rd_kafka_destroy(consumer->rk);
+  }
+  free(consumer->fence);
+  free(consumer->reached);
+  pthread_mutex_destroy(&consumer->last.lock);
+  free(consumer);
+}
+
+/* Looks up the partition count of topic. */
+static m3b_err_t partition_count(m3b_consumer_t *consumer, const char *topic,
+                                 int timeout_ms, int32_t *count_out,
+                                 char *errstr, size_t errstr_size) {
+  const struct rd_kafka_metadata *md = NULL;
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(consumer->rk, topic, NULL);
+  rd_kafka_resp_err_t rerr;
+  m3b_err_t err = M3B_OK;
+  char last[600];
+
+  if (!rkt)
+    return m3b__errstr_set(M3B_ERR_NOMEM, errstr, errstr_size, "out of memory");
+  rerr = rd_kafka_metadata(consumer->rk, 0, rkt, &md, timeout_ms);
+  if (rerr) {
+    m3b__kafka_last_error_describe(&consumer->last, last, sizeof(last));
+    err = m3b__errstr_set(m3b__kafka_err(rerr), errstr, errstr_size,
+                          "metadata of %s: %s%s", topic, rd_kafka_err2str(rerr),
+                          last);
+  } else if (md->topic_cnt != 1 || md->topics[0].err) {
+    rerr = md->topic_cnt == 1 ? md->topics[0].err
+                              : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+    err = m3b__errstr_set(m3b__kafka_err(rerr), errstr, errstr_size,
+                          "topic %s: %s", topic, rd_kafka_err2str(rerr));
+  } else if (md->topics[0].partition_cnt <= 0 ||
+             md->topics[0].partition_cnt > MAX_PARTITIONS) {
+    err = m3b__errstr_set(M3B_ERR_LIMIT, errstr, errstr_size,
+                          "topic %s has %d partitions", topic,
+                          md->topics[0].partition_cnt);
+  } else {
+    *count_out = md->topics[0].partition_cnt;
+  }
+  if (md)
+    rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(rkt);
+  return err;
+}
+
+static m3b_err_t assign(m3b_consumer_t *consumer, const char *topic,
+                        int64_t tail, int timeout_ms, char *errstr,
+                        size_t errstr_size) {
+  rd_kafka_topic_partition_list_t *list = NULL;
+  rd_kafka_resp_err_t rerr;
+  m3b_err_t err;
+  int32_t p, count = 0;
+
+  err =
+      partition_count(consumer, topic, timeout_ms, &count, errstr, errstr_size);
+  if (err)
+    return err;
+  if (count <= 0)
+    return m3b__errstr_set(M3B_ERR_NOT_FOUND, errstr, errstr_size,
+                           "topic %s has no partitions", topic);
+  free(consumer->fence);
+  free(consumer->reached);
+  consumer->fence = calloc((size_t)count, sizeof(int64_t));
+  consumer->reached = calloc((size_t)count, sizeof(int64_t));
+  if (!consumer->fence || !consumer->reached)
+    return m3b__errstr_set(M3B_ERR_NOMEM, errstr, errstr_size, "out of memory");
+  snprintf(consumer->topic, sizeof(consumer->topic), "%s", topic);
+  consumer->partitions = count;
+  list = rd_kafka_topic_partition_list_new(count);
+  for (p = 0; p < count; p++) {
+    int64_t lo = 0, hi = 0;
+    rerr = rd_kafka_query_watermark_offsets(consumer->rk, topic, p, &lo, &hi,
+                                            timeout_ms);
+    if (rerr) {
+      rd_kafka_topic_partition_list_destroy(list);
+      return m3b__errstr_set(m3b__kafka_err(rerr), errstr, errstr_size,
+                             "watermarks of %s [%d]: %s", topic, (int)p,
+                             rd_kafka_err2str(rerr));
+    }
+    consumer->fence[p] = hi;
+    consumer->reached[p] = lo;
+    rd_kafka_topic_partition_list_add(list, topic, p)->offset =
+        tail < 0 ? RD_KAFKA_OFFSET_BEGINNING
+                 : (hi - tail > lo ? hi - tail : lo);
+  }
+  rerr = rd_kafka_assign(consumer->rk, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  if (rerr)
+    return m3b__errstr_set(m3b__kafka_err(rerr), errstr, errstr_size,
+                           "assigning %s: %s", topic, rd_kafka_err2str(rerr));
+  return M3B_OK;
+}
+
+m3b_err_t m3b_consumer_assign_all(m3b_consumer_t *consumer, const char *topic,
+                                  int timeout_ms, char *errstr,
+                                  size_t errstr_size) {
+  return assign(consumer, topic, -1, timeout_ms, errstr, errstr_size);
+}
+
+m3b_err_t m3b_consumer_assign_tail(m3b_consumer_t *consumer, const char *topic,
+                                   int64_t tail, int timeout_ms, char *errstr,
+                                   size_t errstr_size) {
+  if (tail < 0)
+    return M3B_ERR_INVALID_ARG;
+  return assign(consumer, topic, tail, timeout_ms, errstr, errstr_size);
+}
+
+static void note_position(m3b_consumer_t *consumer, int32_t partition,
+                          int64_t next) {
+  if (partition >= 0 && partition < consumer->partitions &&
+      next > consumer->reached[partition])
+    consumer->reached[partition] = next;
+}
+
+m3b_err_t m3b_consumer_poll(m3b_consumer_t *consumer, int timeout_ms,
+                            const struct m3b_kafka_message **message_out,
+                            char *errstr, size_t errstr_size) {
+  struct m3b_kafka_message *m = &consumer->message;
+  rd_kafka_message_t *msg;
+  rd_kafka_headers_t *hdrs = NULL;
+  rd_kafka_timestamp_type_t tstype;
+  size_t i;
+
+  *message_out = NULL;
+  if (consumer->current) {
+    rd_kafka_message_destroy(consumer->current);
+    consumer->current = NULL;
+  }
+  for (;;) {
+    msg = rd_kafka_consumer_poll(consumer->rk, timeout_ms);
+    if (!msg)
+      return M3B_ERR_TIMEOUT;
+    if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      note_position(consumer, msg->partition, msg->offset);
+      rd_kafka_message_destroy(msg);
+      if (m3b_consumer_at_fence(consumer))
+        return M3B_ERR_TIMEOUT; /* nothing more that existed at the start */
+      continue;
+    }
+    if (msg->err) {
+      m3b_err_t err = m3b__kafka_err(msg->err);
+      m3b__errstr(errstr, errstr_size, "consuming: %s",
+                  rd_kafka_message_errstr(msg));
+      rd_kafka_message_destroy(msg);
+      return err ? err : M3B_ERR_KAFKA;
+    }
+    break;
+  }
+  consumer->current = msg;
+  note_position(consumer, msg->partition, msg->offset + 1);
+  memset(m, 0, sizeof(*m));
+  m->topic = rd_kafka_topic_name(msg->rkt);
+  m->partition = msg->partition;
+  m->offset = msg->offset;
+  m->timestamp_ms = rd_kafka_message_timestamp(msg, &tstype);
+  m->key = msg->key;
+  m->key_len = msg->key_len;
+  m->value = msg->payload;
+  m->value_len = msg->len;
+  if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char *name;
+    const void *value;
+    size_t size;
+    for (i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR;
+         i++) {
+      if (m->header_count == M3B_KAFKA_MAX_HEADERS) {
+        m->headers_truncated = 1;
+        break;
+      }
+      m->headers[m->header_count].name = name;
+      m->headers[m->header_count].value = value;
+      m->headers[m->header_count].size = size;
+      m->header_count++;
+    }
+  }
+  *message_out = m;
+  return M3B_OK;
+}
+
+int m3b_consumer_at_fence(const m3b_consumer_t *consumer) {
+  int32_t p;
+  if (!consumer->fence)
+    return 0;
+  for (p = 0; p < consumer->partitions; p++)
+    if (consumer->reached[p] < consumer->fence[p])
+      return 0;
+  return 1;
+}
