@@ -45,9 +45,9 @@ step "what the listener identity applied (kubectl)"
 kubectl get configmaps -A -l app.kubernetes.io/managed-by=m3bridge
 
 step "topics on the broker (kcat, as the control plane over SASL_SSL)"
-kcat -b "$M3B_KAFKA_SASL_BOOTSTRAP" -X security.protocol=SASL_SSL \
-  -X sasl.mechanisms="$M3B_KAFKA_SASL_MECHANISM" -X sasl.username="$M3B_KAFKA_CONTROL_USER" \
-  -X sasl.password="$(cat "$M3B_KAFKA_CONTROL_PASSWORD_FILE")" -X ssl.ca.location="$M3B_KAFKA_CA" \
+kcat -b "$M3B_TB_KAFKA_SASL_BOOTSTRAP" -X security.protocol=SASL_SSL \
+  -X sasl.mechanisms="$M3B_TB_KAFKA_SASL_MECHANISM" -X sasl.username="$M3B_TB_KAFKA_CONTROL_USER" \
+  -X sasl.password="$(cat "$M3B_TB_KAFKA_CONTROL_PASSWORD_FILE")" -X ssl.ca.location="$M3B_TB_KAFKA_CA" \
   -L | grep -E 'topic "m3' || true
 
 step "versions"

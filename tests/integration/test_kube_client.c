@@ -45,7 +45,7 @@ static m3b_kube_t *listener_client(void) {
 
   m3b_kube_config_init(&cfg);
   err = m3b_kube_config_from_kubeconfig(
-      &cfg, tb_require("M3B_KUBE_LISTENER_KUBECONFIG"), NULL, errstr,
+      &cfg, tb_require("M3B_TB_KUBE_LISTENER_KUBECONFIG"), NULL, errstr,
       sizeof(errstr));
   if (err)
     fail_msg("listener kubeconfig: %s", errstr);
@@ -439,14 +439,14 @@ static void test_token_rotation(void **state) {
   m3b_err_t err;
   (void)state;
 
-  good = strdup(tb_read_file(tb_require("M3B_KUBE_LISTENER_TOKEN_FILE")));
+  good = strdup(tb_read_file(tb_require("M3B_TB_KUBE_LISTENER_TOKEN_FILE")));
   assert_non_null(good);
   snprintf(token_path, sizeof(token_path), "/tmp/%s.token", prefix);
   write_file(token_path, "not-a-valid-token\n");
 
   m3b_kube_config_init(&cfg);
   err = m3b_kube_config_from_kubeconfig(
-      &cfg, tb_require("M3B_KUBE_LISTENER_KUBECONFIG"), NULL, errstr,
+      &cfg, tb_require("M3B_TB_KUBE_LISTENER_KUBECONFIG"), NULL, errstr,
       sizeof(errstr));
   assert_int_equal(err, M3B_OK);
   free(cfg.token_file);
@@ -472,7 +472,7 @@ static void test_token_rotation(void **state) {
 }
 
 static int setup(void **state) {
-  const char *server = tb_require("M3B_KUBE_SERVER");
+  const char *server = tb_require("M3B_TB_KUBE_SERVER");
   (void)state;
   tb_require_reachable("kube-apiserver", server + strlen("https://"), 5000);
   snprintf(prefix, sizeof(prefix), "m3-it-kc-%ld-%d", (long)time(NULL) % 100000,

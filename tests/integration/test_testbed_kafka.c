@@ -55,9 +55,10 @@ static void conf_set(rd_kafka_conf_t *conf, const char *name,
 static rd_kafka_conf_t *sasl_conf(const char *user, const char *password_file,
                                   const char *password, const char *ca) {
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  conf_set(conf, "bootstrap.servers", tb_require("M3B_KAFKA_SASL_BOOTSTRAP"));
+  conf_set(conf, "bootstrap.servers",
+           tb_require("M3B_TB_KAFKA_SASL_BOOTSTRAP"));
   conf_set(conf, "security.protocol", "SASL_SSL");
-  conf_set(conf, "sasl.mechanisms", tb_require("M3B_KAFKA_SASL_MECHANISM"));
+  conf_set(conf, "sasl.mechanisms", tb_require("M3B_TB_KAFKA_SASL_MECHANISM"));
   conf_set(conf, "sasl.username", user);
   conf_set(conf, "sasl.password",
            password_file ? tb_read_file(password_file) : password);
@@ -69,7 +70,7 @@ static rd_kafka_conf_t *sasl_conf(const char *user, const char *password_file,
 
 static rd_kafka_conf_t *plaintext_conf(void) {
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  conf_set(conf, "bootstrap.servers", tb_require("M3B_KAFKA_BOOTSTRAP"));
+  conf_set(conf, "bootstrap.servers", tb_require("M3B_TB_KAFKA_BOOTSTRAP"));
   return conf;
 }
 
@@ -85,9 +86,9 @@ static int setup(void **state) {
   (void)state;
   snprintf(run_id, sizeof(run_id), "run-%ld-%d", (long)now_ms(), (int)getpid());
   tb_require_reachable("Kafka broker (PLAINTEXT)",
-                       tb_require("M3B_KAFKA_BOOTSTRAP"), 5000);
+                       tb_require("M3B_TB_KAFKA_BOOTSTRAP"), 5000);
   tb_require_reachable("Kafka broker (SASL_SSL)",
-                       tb_require("M3B_KAFKA_SASL_BOOTSTRAP"), 5000);
+                       tb_require("M3B_TB_KAFKA_SASL_BOOTSTRAP"), 5000);
   return 0;
 }
 
@@ -147,9 +148,9 @@ static void feature_log_cb(const rd_kafka_t *rk, int level, const char *fac,
 static void test_protocol_features(void **state) {
   struct feature_log fl;
   rd_kafka_conf_t *conf =
-      sasl_conf(tb_require("M3B_KAFKA_CONTROL_USER"),
-                tb_require("M3B_KAFKA_CONTROL_PASSWORD_FILE"), NULL,
-                tb_require("M3B_KAFKA_CA"));
+      sasl_conf(tb_require("M3B_TB_KAFKA_CONTROL_USER"),
+                tb_require("M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"), NULL,
+                tb_require("M3B_TB_KAFKA_CA"));
   const struct rd_kafka_metadata *md = NULL;
   rd_kafka_t *rk;
   (void)state;
@@ -176,9 +177,9 @@ static void test_protocol_features(void **state) {
 
 static void produce_keyed_in_transaction(int64_t *start_ms) {
   rd_kafka_conf_t *conf =
-      sasl_conf(tb_require("M3B_KAFKA_CONTROL_USER"),
-                tb_require("M3B_KAFKA_CONTROL_PASSWORD_FILE"), NULL,
-                tb_require("M3B_KAFKA_CA"));
+      sasl_conf(tb_require("M3B_TB_KAFKA_CONTROL_USER"),
+                tb_require("M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"), NULL,
+                tb_require("M3B_TB_KAFKA_CA"));
   char txn_id[128];
   rd_kafka_t *rk;
   rd_kafka_error_t *error;
@@ -225,9 +226,9 @@ struct seen {
 
 static void consume_and_check(struct seen *seen) {
   rd_kafka_conf_t *conf =
-      sasl_conf(tb_require("M3B_KAFKA_LISTENER_USER_IT"),
-                tb_require("M3B_KAFKA_LISTENER_PASSWORD_FILE_IT"), NULL,
-                tb_require("M3B_KAFKA_CA"));
+      sasl_conf(tb_require("M3B_TB_KAFKA_LISTENER_USER_IT"),
+                tb_require("M3B_TB_KAFKA_LISTENER_PASSWORD_FILE_IT"), NULL,
+                tb_require("M3B_TB_KAFKA_CA"));
   rd_kafka_topic_partition_list_t *topics;
   rd_kafka_t *rk;
   int64_t deadline = now_ms() + 60000;
@@ -408,9 +409,9 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
 
 static void test_listener_cannot_write_desired(void **state) {
   rd_kafka_conf_t *conf =
-      sasl_conf(tb_require("M3B_KAFKA_LISTENER_USER_IT"),
-                tb_require("M3B_KAFKA_LISTENER_PASSWORD_FILE_IT"), NULL,
-                tb_require("M3B_KAFKA_CA"));
+      sasl_conf(tb_require("M3B_TB_KAFKA_LISTENER_USER_IT"),
+                tb_require("M3B_TB_KAFKA_LISTENER_PASSWORD_FILE_IT"), NULL,
+                tb_require("M3B_TB_KAFKA_CA"));
   struct dr_result res = {RD_KAFKA_RESP_ERR_NO_ERROR, 0};
   rd_kafka_t *rk;
   (void)state;
@@ -476,9 +477,9 @@ static rd_kafka_resp_err_t connect_expect_error(rd_kafka_conf_t *conf,
 static void test_wrong_password_refused(void **state) {
   struct error_seen es;
   (void)state;
-  connect_expect_error(sasl_conf(tb_require("M3B_KAFKA_CONTROL_USER"), NULL,
+  connect_expect_error(sasl_conf(tb_require("M3B_TB_KAFKA_CONTROL_USER"), NULL,
                                  "not-the-password",
-                                 tb_require("M3B_KAFKA_CA")),
+                                 tb_require("M3B_TB_KAFKA_CA")),
                        &es);
   print_message("wrong password: %s: %s\n", rd_kafka_err2name(es.err),
                 es.reason);
@@ -489,10 +490,11 @@ static void test_tls_verifies_broker_certificate(void **state) {
   struct error_seen es;
   (void)state;
   /* the system trust store did not sign the test bed's broker certificate */
-  connect_expect_error(sasl_conf(tb_require("M3B_KAFKA_CONTROL_USER"),
-                                 tb_require("M3B_KAFKA_CONTROL_PASSWORD_FILE"),
-                                 NULL, "/etc/ssl/certs/ca-certificates.crt"),
-                       &es);
+  connect_expect_error(
+      sasl_conf(tb_require("M3B_TB_KAFKA_CONTROL_USER"),
+                tb_require("M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"), NULL,
+                "/etc/ssl/certs/ca-certificates.crt"),
+      &es);
   print_message("foreign CA: %s: %s\n", rd_kafka_err2name(es.err), es.reason);
   assert_non_null(strstr(es.reason, "SSL handshake failed"));
 }

@@ -57,10 +57,10 @@ static struct response request(const char *method, const char *path,
 
   assert_non_null(curl);
   m3b_buf_init(&body, BODY_MAX);
-  snprintf(url, sizeof(url), "%s%s", tb_require("M3B_KUBE_SERVER"), path);
+  snprintf(url, sizeof(url), "%s%s", tb_require("M3B_TB_KUBE_SERVER"), path);
   curl_easy_setopt(curl, CURLOPT_URL, url);
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-  curl_easy_setopt(curl, CURLOPT_CAINFO, tb_require("M3B_KUBE_CA"));
+  curl_easy_setopt(curl, CURLOPT_CAINFO, tb_require("M3B_TB_KUBE_CA"));
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
@@ -92,7 +92,7 @@ static struct response request(const char *method, const char *path,
 }
 
 static const char *listener_token(void) {
-  return tb_read_file(tb_require("M3B_KUBE_LISTENER_TOKEN_FILE"));
+  return tb_read_file(tb_require("M3B_TB_KUBE_LISTENER_TOKEN_FILE"));
 }
 
 /* The string at a dotted path ("metadata.resourceVersion"), or NULL. */
@@ -114,7 +114,7 @@ static int setup(void **state) {
   const char *server;
   (void)state;
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  server = tb_require("M3B_KUBE_SERVER");
+  server = tb_require("M3B_TB_KUBE_SERVER");
   tb_require_reachable("kube-apiserver", server + strlen("https://"), 5000);
   return 0;
 }
@@ -127,7 +127,7 @@ static int teardown(void **state) {
 
 static const char *first_bound_namespace(void) {
   static char ns[64];
-  const char *all = tb_require("M3B_KUBE_LISTENER_NAMESPACES");
+  const char *all = tb_require("M3B_TB_KUBE_LISTENER_NAMESPACES");
   size_t n = strcspn(all, " ");
   assert_true(n > 0 && n < sizeof(ns));
   memcpy(ns, all, n);
@@ -255,7 +255,7 @@ static void test_no_token_is_unauthorized(void **state) {
 
 static void test_gateway_api_crds_served(void **state) {
   struct response resp;
-  const char *admin = tb_read_file(tb_require("M3B_KUBE_ADMIN_TOKEN_FILE"));
+  const char *admin = tb_read_file(tb_require("M3B_TB_KUBE_ADMIN_TOKEN_FILE"));
   (void)state;
   resp =
       request("GET", "/apis/gateway.networking.k8s.io/v1", admin, NULL, NULL);
