@@ -76,7 +76,7 @@ static uint64_t hash_key(const char *key) {
 m3b_index_t *m3b_index_new(char *errstr, size_t errstr_size) {
   m3b_index_t *index = calloc(1, sizeof(*index));
   if (index)
-    index->buckets = calloc(INITIAL_BUCKETS, sizeof(*index->buckets));
+    index->buckets = calloc(INITIAL_BUCKETS, sizeof(struct node *));
   if (!index || !index->buckets) {
     free(index);
     m3b__errstr(errstr, errstr_size, "index: out of memory");
@@ -122,7 +122,7 @@ static struct node **find_slot(m3b_index_t *index, const char *key,
  * was (longer chains, still correct). Caller holds the lock. */
 static void grow(m3b_index_t *index) {
   size_t new_count = index->bucket_count * 2;
-  struct node **buckets = calloc(new_count, sizeof(*buckets));
+  struct node **buckets = calloc(new_count, sizeof(struct node *));
   size_t i;
   if (!buckets)
     return;
