@@ -259,7 +259,8 @@ m3b_err_t m3b_applier_process(m3b_applier_t *applier,
     out->forget = 1;
     out->noop = 1;
     out->phase = M3B_PHASE_DELETED;
-    if (job.key_ok && m3b_index_get(applier->index, out->key, &entry) == 0 &&
+    if (job.key_ok &&
+        m3b_index_get(applier->index, out->key, &entry) == M3B_OK &&
         entry.deleted)
       (void)m3b_index_remove(applier->index, out->key);
     snprintf(out->message, sizeof(out->message), "tombstone: nothing to do");
