@@ -65,6 +65,7 @@ extern "C" {
   X(NAMESPACE_NOT_BOUND, 0, "namespace is not bound to this listener")         \
   X(KIND_NOT_ALLOWED, 0, "cluster-scoped kind is not allowed")                 \
   X(STALE, 0, "generation is not newer than the applied one")                  \
+  X(NOT_MANAGED, 0, "object is not managed by this plane (never touched)")     \
   /* Kafka */                                                                  \
   X(KAFKA_TRANSPORT, 1, "Kafka broker unreachable or connection lost")         \
   X(KAFKA_AUTH, 0, "Kafka authentication or authorization failed")             \

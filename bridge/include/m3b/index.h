@@ -1,0 +1,134 @@
+/*
+ * index.h - the listener's index of managed objects: object key → what
+ * this plane last applied to it (generation, manifest sha-256, uid,
+ * resourceVersion), the memory behind the stale guard (DESIGN.md section
+ * 6, point 4).
+ *
+ * The index is filled at start by m3b_index_load(), a labelled LIST
+ * (app.kubernetes.io/managed-by=m3bridge, then filtered on the annotation
+ * m3bridge.io/plane) over a default set of kinds plus every kind the index
+ * has seen since it was created, and is kept current by the applier's own
+ * writes (m3b_index_put). A key deleted by the applier stays in the index
+ * as a deleted entry, so a redelivered older APPLY cannot bring it back
+ * while the process lives.
+ *
+ * Threads: every call may be made from several threads at once (one mutex).
+ * Callers that read an entry, decide and then write it must make sure no
+ * other thread works on the same key meanwhile (the listener dispatches by
+ * key, so it does).
+ */
+#ifndef M3B_INDEX_H
+#define M3B_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <m3b/err.h>
+#include <m3b/kube.h>
+#include <m3b/log.h>
+#include <m3b/objkey.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Most keys an index holds (M3B_ERR_LIMIT above it). */
+#define M3B_INDEX_MAX_ENTRIES ((size_t)4 * 1024 * 1024)
+/* Most kinds it remembers for m3b_index_load (more are not remembered). */
+#define M3B_INDEX_MAX_KINDS 256
+/* Longest apiVersion: group "/" version. */
+#define M3B_INDEX_API_VERSION_MAX                                              \
+  (M3B_OBJKEY_GROUP_MAX + 1 + M3B_OBJKEY_VERSION_MAX)
+
+/* The label and annotations the listener writes on every object it
+ * applies; m3b_index_load reads them back. */
+#define M3B_LABEL_MANAGED_BY "app.kubernetes.io/managed-by"
+#define M3B_MANAGED_BY_VALUE "m3bridge"
+#define M3B_ANN_PLANE "m3bridge.io/plane"
+#define M3B_ANN_KEY "m3bridge.io/key"
+#define M3B_ANN_GENERATION "m3bridge.io/generation"
+#define M3B_ANN_SHA256 "m3bridge.io/manifest-sha256"
+#define M3B_ANN_RELEASE "m3bridge.io/release-id"
+
+/* What the index knows of one key. Caller-owned, no heap. */
+struct m3b_index_entry {
+  int64_t generation;          /* generation of the last applied event */
+  uint8_t manifest_sha256[32]; /* its manifest hash (all zero: unknown) */
+  char uid[64];                /* metadata.uid after the write, or "" */
+  char resource_version[64];   /* metadata.resourceVersion, or "" */
+  int deleted;                 /* non-zero: the event was a DELETE */
+};
+
+typedef struct m3b_index m3b_index_t;
+
+/* Creates an empty index. NULL (with errstr) when memory is exhausted. */
+m3b_index_t *m3b_index_new(char *errstr, size_t errstr_size);
+
+/* Destroys the index; NULL is a no-op. */
+void m3b_index_destroy(m3b_index_t *index);
+
+/* Copies the entry of key (borrowed, NUL-terminated) into *entry_out.
+ * M3B_ERR_NOT_FOUND when the key is not in the index. */
+m3b_err_t m3b_index_get(m3b_index_t *index, const char *key,
+                        struct m3b_index_entry *entry_out);
+
+/* Sets the entry of key (both borrowed, copied), replacing any.
+ * M3B_ERR_LIMIT past M3B_INDEX_MAX_ENTRIES or for a key longer than
+ * M3B_OBJKEY_MAX, M3B_ERR_NOMEM. */
+m3b_err_t m3b_index_put(m3b_index_t *index, const char *key,
+                        const struct m3b_index_entry *entry);
+
+/* Drops the entry of key; M3B_ERR_NOT_FOUND when there is none. */
+m3b_err_t m3b_index_remove(m3b_index_t *index, const char *key);
+
+/* Number of keys in the index (deleted entries included). */
+size_t m3b_index_count(m3b_index_t *index);
+
+/* Remembers a kind (borrowed strings, copied) so later loads list it too.
+ * Already known: no-op. M3B_ERR_LIMIT past M3B_INDEX_MAX_KINDS,
+ * M3B_ERR_INVALID_ARG for strings that cannot be an apiVersion / kind. */
+m3b_err_t m3b_index_note_kind(m3b_index_t *index, const char *api_version,
+                              const char *kind);
+
+/* What m3b_index_load lists. All borrowed for the call. */
+struct m3b_index_scope {
+  const char *plane;                /* only objects of this plane count */
+  const char *const *namespaces;    /* bound namespaces */
+  size_t namespace_count;           /* */
+  const char *const *cluster_kinds; /* allowed cluster-scoped kinds, as
+                                       "Kind" (core) or "group/Kind" */
+  size_t cluster_kind_count;        /* */
+};
+
+/* Lists the managed objects of the default kinds (ConfigMap, Secret,
+ * Service, ServiceAccount, Deployment, StatefulSet, DaemonSet, Job,
+ * CronJob, Ingress, Role, RoleBinding, PersistentVolumeClaim, Gateway,
+ * HTTPRoute, ReferenceGrant, Namespace) and of every noted kind: namespaced
+ * kinds in each bound namespace, cluster-scoped kinds only when allowed.
+ * Each object labelled managed-by=m3bridge whose plane annotation is
+ * scope->plane and whose key, generation and hash annotations are valid
+ * is put into the index (replacing what was there). Kinds the apiserver
+ * does not serve (404) or does not let the listener list (403) are
+ * skipped with a log line. *loaded_out (may be NULL) counts the entries
+ * put. Stops at the first other failure (transport, 5xx: retry later) and
+ * returns it with result (may be NULL) filled. Secret data read by the
+ * LIST is wiped before it is freed. */
+m3b_err_t m3b_index_load(m3b_index_t *index, m3b_kube_t *kube,
+                         const struct m3b_index_scope *scope, m3b_log_t *log,
+                         size_t *loaded_out, struct m3b_kube_result *result);
+
+/* Reads the index entry an object carries (its annotations and uid) if it
+ * is managed by plane: M3B_OK with *entry_out and key_out (size at least
+ * M3B_OBJKEY_MAX + 1) filled; M3B_ERR_NOT_MANAGED when the managed-by label
+ * or the plane annotation is missing or names someone else;
+ * M3B_ERR_BAD_MANIFEST when ours but an annotation is malformed. object is
+ * borrowed. */
+m3b_err_t m3b_index_entry_from_object(const json_t *object, const char *plane,
+                                      struct m3b_index_entry *entry_out,
+                                      char *key_out, size_t key_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,287 @@
+/*
+ * applier.c - the applier handle and the order of its pipeline
+ * (<m3b/applier.h>, docs/listener-pipeline.md).
+ *
+ * m3b_applier_process runs the checks (applier_checks.c), then the
+ * apiserver steps (applier_kube.c), and finally classifies the outcome:
+ * retriable failures ask for a retry and nothing else; other failures ask
+ * for a dlq record and a status; successes and stale skips for a status.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <m3b/seal_manifest.h>
+
+#include "applier_internal.h"
+
+int64_t m3b__monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t m3b__wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+m3b_err_t m3b__outcome_fail(struct m3b_outcome *out, enum m3b_phase phase,
+                            m3b_err_t err, const char *fmt, ...) {
+  va_list ap;
+  out->phase = phase;
+  out->err = err;
+  out->reason = err ? m3b_err_name(err) : NULL;
+  va_start(ap, fmt);
+  (void)vsnprintf(out->message, sizeof(out->message), fmt, ap);
+  va_end(ap);
+  return err;
+}
+
+static void free_list(char **list, size_t count) {
+  size_t i;
+  if (!list)
+    return;
+  for (i = 0; i < count; i++)
+    free(list[i]);
+  free(list);
+}
+
+/* Copies count strings; NULL when memory is exhausted or one is NULL. */
+static char **copy_list(const char *const *list, size_t count) {
+  char **copy = calloc(count ? count : 1, sizeof(*copy));
+  size_t i;
+  if (!copy)
+    return NULL;
+  for (i = 0; i < count; i++) {
+    copy[i] = list[i] ? strdup(list[i]) : NULL;
+    if (!copy[i]) {
+      free_list(copy, i);
+      return NULL;
+    }
+  }
+  return copy;
+}
+
+/* An allowed kind is "Kind" or "group/Kind" with a CamelCase kind. */
+static int valid_cluster_kind(const char *text) {
+  const char *kind = strrchr(text, '/');
+  kind = kind ? kind + 1 : text;
+  if (*kind < 'A' || *kind > 'Z' || strlen(kind) > M3B_OBJKEY_KIND_MAX)
+    return 0;
+  return (size_t)(kind - text) <= M3B_OBJKEY_GROUP_MAX + 1;
+}
+
+void m3b_applier_destroy(m3b_applier_t *applier) {
+  if (!applier)
+    return;
+  free(applier->plane);
+  free(applier->listener_id);
+  free(applier->field_manager);
+  free_list(applier->namespaces, applier->namespace_count);
+  free_list(applier->cluster_kinds, applier->cluster_kind_count);
+  m3b_index_destroy(applier->index);
+  m3b_codec_destroy(applier->owned_codec);
+  m3b_schema_registry_destroy(applier->registry);
+  free(applier);
+}
+
+m3b_applier_t *m3b_applier_new(const struct m3b_applier_config *config,
+                               m3b_kube_t *kube, const m3b_keyring_t *ring,
+                               const m3b_seal_key_t *seal_key, m3b_log_t *log,
+                               char *errstr, size_t errstr_size) {
+  m3b_applier_t *applier = NULL;
+  size_t i;
+
+  if (!config || !kube || !ring || !config->plane || !*config->plane ||
+      !config->listener_id || !*config->listener_id) {
+    m3b__errstr(errstr, errstr_size,
+                "applier: plane, listener id, kube client and key ring are "
+                "required");
+    return NULL;
+  }
+  if (config->namespace_count > M3B_APPLIER_MAX_SCOPE ||
+      config->cluster_kind_count > M3B_APPLIER_MAX_SCOPE ||
+      (config->namespace_count && !config->namespaces) ||
+      (config->cluster_kind_count && !config->cluster_kinds)) {
+    m3b__errstr(errstr, errstr_size,
+                "applier: namespaces and cluster kinds: at most %d each",
+                M3B_APPLIER_MAX_SCOPE);
+    return NULL;
+  }
+  for (i = 0; i < config->cluster_kind_count; i++) {
+    if (!config->cluster_kinds[i] ||
+        !valid_cluster_kind(config->cluster_kinds[i])) {
+      m3b__errstr(errstr, errstr_size,
+                  "applier: allowed cluster kind \"%.100s\" is not Kind or "
+                  "group/Kind",
+                  config->cluster_kinds[i] ? config->cluster_kinds[i] : "");
+      return NULL;
+    }
+  }
+  applier = calloc(1, sizeof(*applier));
+  if (!applier)
+    goto nomem;
+  applier->kube = kube;
+  applier->ring = ring;
+  applier->seal_key = seal_key;
+  applier->log = log;
+  applier->max_manifest_bytes = config->max_manifest_bytes
+                                    ? config->max_manifest_bytes
+                                    : M3B_APPLIER_MAX_MANIFEST_DEFAULT;
+  applier->plane = strdup(config->plane);
+  applier->listener_id = strdup(config->listener_id);
+  applier->field_manager =
+      strdup(config->field_manager ? config->field_manager : M3B_FIELD_MANAGER);
+  applier->namespaces = copy_list(config->namespaces, config->namespace_count);
+  if (applier->namespaces)
+    applier->namespace_count = config->namespace_count;
+  applier->cluster_kinds =
+      copy_list(config->cluster_kinds, config->cluster_kind_count);
+  if (applier->cluster_kinds)
+    applier->cluster_kind_count = config->cluster_kind_count;
+  applier->index = m3b_index_new(errstr, errstr_size);
+  if (!applier->plane || !applier->listener_id || !applier->field_manager ||
+      !applier->namespaces || !applier->cluster_kinds || !applier->index)
+    goto nomem;
+  if (config->codec) {
+    applier->codec = config->codec;
+  } else {
+    applier->registry = m3b_schema_registry_new_builtin(errstr, errstr_size);
+    if (!applier->registry)
+      goto fail;
+    applier->owned_codec =
+        m3b_codec_new(applier->registry, NULL, errstr, errstr_size);
+    if (!applier->owned_codec)
+      goto fail;
+    applier->codec = applier->owned_codec;
+  }
+  return applier;
+nomem:
+  m3b__errstr(errstr, errstr_size, "applier: out of memory");
+fail:
+  m3b_applier_destroy(applier);
+  return NULL;
+}
+
+m3b_index_t *m3b_applier_index(m3b_applier_t *applier) {
+  return applier ? applier->index : NULL;
+}
+
+m3b_err_t m3b_applier_load_index(m3b_applier_t *applier, size_t *loaded_out,
+                                 char *errstr, size_t errstr_size) {
+  struct m3b_index_scope scope;
+  struct m3b_kube_result result;
+  m3b_err_t err;
+
+  if (!applier)
+    return M3B_ERR_INVALID_ARG;
+  scope.plane = applier->plane;
+  scope.namespaces = (const char *const *)applier->namespaces;
+  scope.namespace_count = applier->namespace_count;
+  scope.cluster_kinds = (const char *const *)applier->cluster_kinds;
+  scope.cluster_kind_count = applier->cluster_kind_count;
+  memset(&result, 0, sizeof(result));
+  err = m3b_index_load(applier->index, applier->kube, &scope, applier->log,
+                       loaded_out, &result);
+  if (err)
+    m3b__errstr(errstr, errstr_size, "loading the index: %s: %s",
+                m3b_err_name(err), result.errstr);
+  return err;
+}
+
+static void outcome_init(struct m3b_outcome *out) {
+  memset(out, 0, sizeof(*out));
+  out->phase = M3B_PHASE_REJECTED;
+  out->generation = -1;
+}
+
+/* Sets retriable / dlq / status from phase and err (see the header). */
+static void classify(struct m3b_outcome *out) {
+  if (out->forget)
+    return;
+  if (out->err && m3b_err_is_retriable(out->err)) {
+    out->retriable = 1;
+    return;
+  }
+  if (out->phase == M3B_PHASE_REJECTED || out->phase == M3B_PHASE_FAILED)
+    out->dlq = 1;
+  /* a status is keyed by object key: only for records that have one */
+  out->status = out->key[0] != '\0';
+}
+
+static void log_outcome(const m3b_applier_t *applier,
+                        const struct m3b_record *in,
+                        const struct m3b_outcome *out) {
+  m3b_log_level_t level = M3B_LOG_DEBUG;
+  if (out->retriable || out->dlq)
+    level = M3B_LOG_WARN;
+  M3B_LOG(applier->log, level, "applier",
+          "%s partition %d offset %lld key %.300s generation %lld: %s%s%s%s",
+          in->topic ? in->topic : "-", (int)in->partition,
+          (long long)in->offset, out->key[0] ? out->key : "-",
+          (long long)out->generation,
+          out->forget ? "tombstone" : m3b_phase_name(out->phase),
+          out->reason ? " " : "", out->reason ? out->reason : "",
+          out->retriable ? " (will retry)" : "");
+}
+
+m3b_err_t m3b_applier_process(m3b_applier_t *applier,
+                              const struct m3b_record *in,
+                              struct m3b_outcome *out) {
+  struct m3b__job job;
+  m3b_err_t err;
+
+  if (!out)
+    return M3B_ERR_INVALID_ARG;
+  outcome_init(out);
+  if (!applier || !in)
+    return m3b__outcome_fail(out, M3B_PHASE_FAILED, M3B_ERR_INVALID_ARG,
+                             "no applier or record");
+  memset(&job, 0, sizeof(job));
+  job.in = in;
+  job.out = out;
+  m3b_desired_state_init(&job.event);
+  if (in->key && in->key_len <= M3B_OBJKEY_MAX &&
+      m3b_objkey_parse(in->key, in->key_len, &job.objkey, NULL, 0) == M3B_OK) {
+    job.key_ok = 1;
+    memcpy(out->key, in->key, in->key_len);
+    out->key[in->key_len] = '\0';
+  }
+
+  if (!in->value) {
+    /* a tombstone only lets compaction forget the key; a deleted entry
+     * of the index may go with it (the object is gone anyway) */
+    struct m3b_index_entry entry;
+    out->forget = 1;
+    out->noop = 1;
+    out->phase = M3B_PHASE_DELETED;
+    if (job.key_ok &&
+        m3b_index_get(applier->index, out->key, &entry) == M3B_OK &&
+        entry.deleted)
+      (void)m3b_index_remove(applier->index, out->key);
+    snprintf(out->message, sizeof(out->message), "tombstone: nothing to do");
+    err = M3B_OK;
+    goto out;
+  }
+  err = m3b__applier_check(applier, &job);
+  if (err)
+    goto out;
+  err = m3b__applier_authorize(applier, &job.objkey, out);
+  if (err)
+    goto out;
+  err = m3b__applier_execute(applier, &job);
+out:
+  out->finished_at_ms = m3b__wall_ms();
+  classify(out);
+  log_outcome(applier, in, out);
+  if (job.manifest) {
+    m3b_seal_manifest_wipe(job.manifest); /* may hold unsealed data */
+    json_decref(job.manifest);
+  }
+  m3b_desired_state_cleanup(&job.event);
+  return err;
+}

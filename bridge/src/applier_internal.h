@@ -1,0 +1,79 @@
+/*
+ * applier_internal.h - what the files of the applier share: the handle,
+ * the per-record job and the outcome helpers. Not part of the public API.
+ *
+ *   applier.c         handle, pipeline order, outcome classification
+ *   applier_checks.c  steps that need no apiserver: signature, decoding,
+ *                     addressing, authorization
+ *   applier_kube.c    steps that do: scope by discovery, stale guard,
+ *                     unseal + apply, delete
+ *   applier_outcome.c status event and dlq headers from an outcome
+ */
+#ifndef M3B_APPLIER_INTERNAL_H
+#define M3B_APPLIER_INTERNAL_H
+
+#include <jansson.h>
+
+#include <m3b/applier.h>
+#include <m3b/schema.h>
+
+#include "errstr.h"
+
+struct m3b_applier {
+  char *plane;
+  char *listener_id;
+  char *field_manager;
+  char **namespaces;
+  size_t namespace_count;
+  char **cluster_kinds;
+  size_t cluster_kind_count;
+  size_t max_manifest_bytes;
+  m3b_kube_t *kube;                /* borrowed */
+  const m3b_keyring_t *ring;       /* borrowed */
+  const m3b_seal_key_t *seal_key;  /* borrowed, may be NULL */
+  m3b_log_t *log;                  /* borrowed, may be NULL */
+  m3b_schema_registry_t *registry; /* owned when the codec is */
+  m3b_codec_t *owned_codec;
+  const m3b_codec_t *codec;
+  m3b_index_t *index;
+};
+
+/* One record on its way through the pipeline. */
+struct m3b__job {
+  const struct m3b_record *in;
+  struct m3b_outcome *out;
+  int key_ok;                     /* in->key is a valid object key */
+  struct m3b_objkey objkey;       /* parsed in->key when key_ok */
+  struct m3b_desired_state event; /* decoded value */
+  json_t *manifest;               /* parsed manifest (APPLY), or NULL */
+  char api_version[M3B_INDEX_API_VERSION_MAX + 1];
+};
+
+/* Records a failure in out (phase, err, reason, message) and returns err.
+ * The message must never carry secret data or a whole manifest. */
+m3b_err_t m3b__outcome_fail(struct m3b_outcome *out, enum m3b_phase phase,
+                            m3b_err_t err, const char *fmt, ...)
+    M3B__PRINTF(4, 5);
+
+/* Signature, decoding and addressing (plane, keys, size, hash, manifest
+ * parse). Fills job->event and, for APPLY, job->manifest. */
+m3b_err_t m3b__applier_check(const m3b_applier_t *applier,
+                             struct m3b__job *job);
+
+/* Bound namespace and allowed cluster-scoped kind, from the key alone. */
+m3b_err_t m3b__applier_authorize(const m3b_applier_t *applier,
+                                 const struct m3b_objkey *key,
+                                 struct m3b_outcome *out);
+
+/* Non-zero when (group, kind) is an allowed cluster-scoped kind. */
+int m3b__applier_cluster_kind_allowed(const m3b_applier_t *applier,
+                                      const char *group, const char *kind);
+
+/* Scope by discovery, stale guard, then apply or delete. */
+m3b_err_t m3b__applier_execute(m3b_applier_t *applier, struct m3b__job *job);
+
+/* Milliseconds of the monotonic and the wall clock. */
+int64_t m3b__monotonic_ms(void);
+int64_t m3b__wall_ms(void);
+
+#endif

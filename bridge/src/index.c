@@ -1,0 +1,485 @@
+/*
+ * index.c - the managed-object index of <m3b/index.h>: a chained hash
+ * table of object keys under one mutex, the list of kinds seen, and the
+ * labelled LIST that fills it at start.
+ *
+ * The table doubles when it holds more keys than buckets; keys are copied
+ * into their entries. Nothing secret is stored: only keys, numbers, hashes
+ * and uids.
+ */
+#include <m3b/index.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "errstr.h"
+#include <m3b/seal_manifest.h>
+
+#define INITIAL_BUCKETS 1024
+#define LIST_PAGE 500
+
+struct node {
+  struct node *next;
+  uint64_t hash;
+  struct m3b_index_entry entry;
+  char key[]; /* NUL-terminated */
+};
+
+struct kind {
+  char api_version[M3B_INDEX_API_VERSION_MAX + 1];
+  char kind[M3B_OBJKEY_KIND_MAX + 1];
+};
+
+struct m3b_index {
+  pthread_mutex_t lock;
+  struct node **buckets;
+  size_t bucket_count; /* a power of two */
+  size_t count;
+  struct kind kinds[M3B_INDEX_MAX_KINDS];
+  size_t kind_count;
+};
+
+/* The kinds every load lists, whether seen or not. */
+static const struct kind default_kinds[] = {
+    {"v1", "ConfigMap"},
+    {"v1", "Secret"},
+    {"v1", "Service"},
+    {"v1", "ServiceAccount"},
+    {"v1", "PersistentVolumeClaim"},
+    {"v1", "Namespace"},
+    {"apps/v1", "Deployment"},
+    {"apps/v1", "StatefulSet"},
+    {"apps/v1", "DaemonSet"},
+    {"batch/v1", "Job"},
+    {"batch/v1", "CronJob"},
+    {"networking.k8s.io/v1", "Ingress"},
+    {"rbac.authorization.k8s.io/v1", "Role"},
+    {"rbac.authorization.k8s.io/v1", "RoleBinding"},
+    {"gateway.networking.k8s.io/v1", "Gateway"},
+    {"gateway.networking.k8s.io/v1", "HTTPRoute"},
+    {"gateway.networking.k8s.io/v1beta1", "ReferenceGrant"},
+};
+
+static uint64_t hash_key(const char *key) {
+  uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+  for (; *key; key++) {
+    h ^= (uint8_t)*key;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+m3b_index_t *m3b_index_new(char *errstr, size_t errstr_size) {
+  m3b_index_t *index = calloc(1, sizeof(*index));
+  if (index)
+    index->buckets = calloc(INITIAL_BUCKETS, sizeof(struct node *));
+  if (!index || !index->buckets) {
+    free(index);
+    m3b__errstr(errstr, errstr_size, "index: out of memory");
+    return NULL;
+  }
+  index->bucket_count = INITIAL_BUCKETS;
+  if (pthread_mutex_init(&index->lock, NULL) != 0) {
+    free(index->buckets);
+    free(index);
+    m3b__errstr(errstr, errstr_size, "index: cannot create its mutex");
+    return NULL;
+  }
+  return index;
+}
+
+void m3b_index_destroy(m3b_index_t *index) {
+  size_t i;
+  if (!index)
+    return;
+  for (i = 0; i < index->bucket_count; i++) {
+    struct node *n = index->buckets[i];
+    while (n) {
+      struct node *next = n->next;
+      free(n);
+      n = next;
+    }
+  }
+  free(index->buckets);
+  pthread_mutex_destroy(&index->lock);
+  free(index);
+}
+
+/* Caller holds the lock. */
+static struct node **find_slot(m3b_index_t *index, const char *key,
+                               uint64_t hash) {
+  struct node **slot = &index->buckets[hash & (index->bucket_count - 1)];
+  while (*slot && ((*slot)->hash != hash || strcmp((*slot)->key, key) != 0))
+    slot = &(*slot)->next;
+  return slot;
+}
+
+/* Doubles the bucket array; on allocation failure the table stays as it
+ * was (longer chains, still correct). Caller holds the lock. */
+static void grow(m3b_index_t *index) {
+  size_t new_count = index->bucket_count * 2;
+  struct node **buckets = calloc(new_count, sizeof(struct node *));
+  size_t i;
+  if (!buckets)
+    return;
+  for (i = 0; i < index->bucket_count; i++) {
+    struct node *n = index->buckets[i];
+    while (n) {
+      struct node *next = n->next;
+      size_t b = n->hash & (new_count - 1);
+      n->next = buckets[b];
+      buckets[b] = n;
+      n = next;
+    }
+  }
+  free(index->buckets);
+  index->buckets = buckets;
+  index->bucket_count = new_count;
+}
+
+m3b_err_t m3b_index_get(m3b_index_t *index, const char *key,
+                        struct m3b_index_entry *entry_out) {
+  m3b_err_t err = M3B_ERR_NOT_FOUND;
+  struct node *n;
+  if (!index || !key || !entry_out)
+    return M3B_ERR_INVALID_ARG;
+  pthread_mutex_lock(&index->lock);
+  n = *find_slot(index, key, hash_key(key));
+  if (n) {
+    *entry_out = n->entry;
+    err = M3B_OK;
+  }
+  pthread_mutex_unlock(&index->lock);
+  return err;
+}
+
+m3b_err_t m3b_index_put(m3b_index_t *index, const char *key,
+                        const struct m3b_index_entry *entry) {
+  m3b_err_t err = M3B_OK;
+  struct node **slot;
+  struct node *n;
+  uint64_t hash;
+  size_t key_len;
+  if (!index || !key || !entry)
+    return M3B_ERR_INVALID_ARG;
+  key_len = strnlen(key, M3B_OBJKEY_MAX + 1);
+  if (key_len > M3B_OBJKEY_MAX)
+    return M3B_ERR_LIMIT;
+  hash = hash_key(key);
+  pthread_mutex_lock(&index->lock);
+  slot = find_slot(index, key, hash);
+  if (*slot) {
+    (*slot)->entry = *entry;
+    goto out;
+  }
+  if (index->count >= M3B_INDEX_MAX_ENTRIES) {
+    err = M3B_ERR_LIMIT;
+    goto out;
+  }
+  n = malloc(sizeof(*n) + key_len + 1);
+  if (!n) {
+    err = M3B_ERR_NOMEM;
+    goto out;
+  }
+  n->next = NULL;
+  n->hash = hash;
+  n->entry = *entry;
+  memcpy(n->key, key, key_len + 1);
+  *slot = n;
+  index->count++;
+  if (index->count > index->bucket_count)
+    grow(index);
+out:
+  pthread_mutex_unlock(&index->lock);
+  return err;
+}
+
+m3b_err_t m3b_index_remove(m3b_index_t *index, const char *key) {
+  m3b_err_t err = M3B_ERR_NOT_FOUND;
+  struct node **slot;
+  if (!index || !key)
+    return M3B_ERR_INVALID_ARG;
+  pthread_mutex_lock(&index->lock);
+  slot = find_slot(index, key, hash_key(key));
+  if (*slot) {
+    struct node *n = *slot;
+    *slot = n->next;
+    free(n);
+    index->count--;
+    err = M3B_OK;
+  }
+  pthread_mutex_unlock(&index->lock);
+  return err;
+}
+
+size_t m3b_index_count(m3b_index_t *index) {
+  size_t count;
+  if (!index)
+    return 0;
+  pthread_mutex_lock(&index->lock);
+  count = index->count;
+  pthread_mutex_unlock(&index->lock);
+  return count;
+}
+
+static int kind_equal(const struct kind *k, const char *api_version,
+                      const char *kind) {
+  return strcmp(k->api_version, api_version) == 0 && strcmp(k->kind, kind) == 0;
+}
+
+m3b_err_t m3b_index_note_kind(m3b_index_t *index, const char *api_version,
+                              const char *kind) {
+  m3b_err_t err = M3B_OK;
+  size_t i;
+  if (!index || !api_version || !kind || !*api_version || !*kind ||
+      strlen(api_version) > M3B_INDEX_API_VERSION_MAX ||
+      strlen(kind) > M3B_OBJKEY_KIND_MAX)
+    return M3B_ERR_INVALID_ARG;
+  for (i = 0; i < sizeof(default_kinds) / sizeof(default_kinds[0]); i++)
+    if (kind_equal(&default_kinds[i], api_version, kind))
+      return M3B_OK;
+  pthread_mutex_lock(&index->lock);
+  for (i = 0; i < index->kind_count; i++)
+    if (kind_equal(&index->kinds[i], api_version, kind))
+      goto out;
+  if (index->kind_count >= M3B_INDEX_MAX_KINDS) {
+    err = M3B_ERR_LIMIT;
+    goto out;
+  }
+  /* lengths checked above: both fit with their NUL */
+  memcpy(index->kinds[index->kind_count].api_version, api_version,
+         strlen(api_version) + 1);
+  memcpy(index->kinds[index->kind_count].kind, kind, strlen(kind) + 1);
+  index->kind_count++;
+out:
+  pthread_mutex_unlock(&index->lock);
+  return err;
+}
+
+/* Parses a decimal int64 that is the whole string; -1 when it is not. */
+static int parse_generation(const char *text, int64_t *out) {
+  char *end = NULL;
+  long long v;
+  if (!text || !*text || *text == '-' || *text == '+' || *text == ' ')
+    return -1;
+  errno = 0;
+  v = strtoll(text, &end, 10);
+  if (errno || !end || *end)
+    return -1;
+  *out = (int64_t)v;
+  return 0;
+}
+
+static int hex_value(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  return -1;
+}
+
+/* Parses 64 lowercase hex characters into 32 bytes; -1 when malformed. */
+static int parse_sha256(const char *text, uint8_t out[32]) {
+  size_t i;
+  if (!text || strlen(text) != 64)
+    return -1;
+  for (i = 0; i < 32; i++) {
+    int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
+    if (hi < 0 || lo < 0)
+      return -1;
+    out[i] = (uint8_t)(hi << 4 | lo);
+  }
+  return 0;
+}
+
+static void copy_text(char *out, size_t size, const char *text) {
+  size_t n = text ? strnlen(text, size - 1) : 0;
+  if (n)
+    memcpy(out, text, n);
+  out[n] = '\0';
+}
+
+m3b_err_t m3b_index_entry_from_object(const json_t *object, const char *plane,
+                                      struct m3b_index_entry *entry_out,
+                                      char *key_out, size_t key_size) {
+  const json_t *md = json_object_get(object, "metadata");
+  const json_t *labels = json_object_get(md, "labels");
+  const json_t *ann = json_object_get(md, "annotations");
+  const char *managed, *obj_plane, *key;
+  struct m3b_objkey parsed;
+
+  memset(entry_out, 0, sizeof(*entry_out));
+  if (key_size)
+    key_out[0] = '\0';
+  managed = json_string_value(json_object_get(labels, M3B_LABEL_MANAGED_BY));
+  obj_plane = json_string_value(json_object_get(ann, M3B_ANN_PLANE));
+  if (!managed || strcmp(managed, M3B_MANAGED_BY_VALUE) != 0 || !obj_plane ||
+      !plane || strcmp(obj_plane, plane) != 0)
+    return M3B_ERR_NOT_MANAGED;
+  key = json_string_value(json_object_get(ann, M3B_ANN_KEY));
+  if (!key || strlen(key) >= key_size ||
+      m3b_objkey_parse(key, strlen(key), &parsed, NULL, 0) != M3B_OK ||
+      parse_generation(
+          json_string_value(json_object_get(ann, M3B_ANN_GENERATION)),
+          &entry_out->generation) != 0 ||
+      parse_sha256(json_string_value(json_object_get(ann, M3B_ANN_SHA256)),
+                   entry_out->manifest_sha256) != 0)
+    return M3B_ERR_BAD_MANIFEST;
+  memcpy(key_out, key, strlen(key) + 1);
+  copy_text(entry_out->uid, sizeof(entry_out->uid),
+            json_string_value(json_object_get(md, "uid")));
+  copy_text(entry_out->resource_version, sizeof(entry_out->resource_version),
+            json_string_value(json_object_get(md, "resourceVersion")));
+  return M3B_OK;
+}
+
+/* "Kind" (core group) or "group/Kind" names (api_version, kind)? */
+static int cluster_kind_allowed(const struct m3b_index_scope *scope,
+                                const char *api_version, const char *kind) {
+  const char *slash = strchr(api_version, '/');
+  size_t group_len = slash ? (size_t)(slash - api_version) : 0;
+  size_t i;
+  for (i = 0; i < scope->cluster_kind_count; i++) {
+    const char *allowed = scope->cluster_kinds[i];
+    const char *aslash = strrchr(allowed, '/');
+    size_t agroup_len = aslash ? (size_t)(aslash - allowed) : 0;
+    const char *akind = aslash ? aslash + 1 : allowed;
+    if (agroup_len == group_len &&
+        strncmp(allowed, api_version, group_len) == 0 &&
+        strcmp(akind, kind) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+/* Puts every managed object of items (a JSON array) into the index. Wipes
+ * Secret data in the items (the caller frees them). */
+static m3b_err_t load_items(m3b_index_t *index, json_t *items,
+                            const char *plane, m3b_log_t *log, size_t *loaded) {
+  size_t i;
+  json_t *item;
+  char key[M3B_OBJKEY_MAX + 1];
+  struct m3b_index_entry entry;
+  m3b_err_t err;
+
+  json_array_foreach(items, i, item) {
+    m3b_err_t found =
+        m3b_index_entry_from_object(item, plane, &entry, key, sizeof(key));
+    m3b_seal_manifest_wipe(item);
+    if (found == M3B_ERR_BAD_MANIFEST) {
+      M3B_LOG(log, M3B_LOG_WARN, "index",
+              "managed object %.253s has malformed m3bridge annotations; "
+              "not indexed",
+              json_string_value(
+                  json_object_get(json_object_get(item, "metadata"), "name")));
+      continue;
+    }
+    if (found)
+      continue; /* another plane's or not ours */
+    err = m3b_index_put(index, key, &entry);
+    if (err)
+      return err;
+    (*loaded)++;
+  }
+  return M3B_OK;
+}
+
+/* Lists one kind in one namespace (NULL: cluster-scoped) into the index. */
+static m3b_err_t load_one(m3b_index_t *index, m3b_kube_t *kube,
+                          const struct kind *k, const char *ns,
+                          const char *plane, m3b_log_t *log, size_t *loaded,
+                          struct m3b_kube_result *result) {
+  struct m3b_kube_ref ref = {k->api_version, k->kind, ns, NULL};
+  json_t *items = NULL;
+  m3b_err_t err;
+
+  err = m3b_kube_list(kube, &ref, M3B_LABEL_MANAGED_BY "=" M3B_MANAGED_BY_VALUE,
+                      LIST_PAGE, &items, NULL, 0, result);
+  if (err == M3B_ERR_KUBE_NOT_FOUND || err == M3B_ERR_KUBE_FORBIDDEN) {
+    M3B_LOG(log, M3B_LOG_INFO, "index", "not listing %s %s in %s: %s",
+            k->api_version, k->kind, ns ? ns : "(cluster)", m3b_err_name(err));
+    return M3B_OK;
+  }
+  if (err)
+    return err;
+  err = load_items(index, items, plane, log, loaded);
+  json_decref(items);
+  return err;
+}
+
+static m3b_err_t load_kind(m3b_index_t *index, m3b_kube_t *kube,
+                           const struct kind *k,
+                           const struct m3b_index_scope *scope, m3b_log_t *log,
+                           size_t *loaded, struct m3b_kube_result *result) {
+  char resource[128];
+  int namespaced = 0;
+  size_t i;
+  m3b_err_t err;
+
+  err = m3b_kube_resolve(kube, k->api_version, k->kind, resource,
+                         sizeof(resource), &namespaced, result);
+  if (err == M3B_ERR_KUBE_NOT_FOUND)
+    return M3B_OK; /* not served here (a CRD not installed) */
+  if (err)
+    return err;
+  if (!namespaced) {
+    if (!cluster_kind_allowed(scope, k->api_version, k->kind))
+      return M3B_OK;
+    return load_one(index, kube, k, NULL, scope->plane, log, loaded, result);
+  }
+  for (i = 0; i < scope->namespace_count; i++) {
+    err = load_one(index, kube, k, scope->namespaces[i], scope->plane, log,
+                   loaded, result);
+    if (err)
+      return err;
+  }
+  return M3B_OK;
+}
+
+m3b_err_t m3b_index_load(m3b_index_t *index, m3b_kube_t *kube,
+                         const struct m3b_index_scope *scope, m3b_log_t *log,
+                         size_t *loaded_out, struct m3b_kube_result *result) {
+  struct kind *seen = NULL;
+  size_t seen_count, i, loaded = 0;
+  m3b_err_t err = M3B_OK;
+
+  if (loaded_out)
+    *loaded_out = 0;
+  if (!index || !kube || !scope || !scope->plane)
+    return M3B_ERR_INVALID_ARG;
+  /* copy the kinds seen so far, so the lock is not held across requests */
+  pthread_mutex_lock(&index->lock);
+  seen_count = index->kind_count;
+  if (seen_count) {
+    seen = malloc(seen_count * sizeof(*seen));
+    if (seen)
+      memcpy(seen, index->kinds, seen_count * sizeof(*seen));
+  }
+  pthread_mutex_unlock(&index->lock);
+  if (seen_count && !seen)
+    return M3B_ERR_NOMEM;
+
+  for (i = 0; i < sizeof(default_kinds) / sizeof(default_kinds[0]); i++) {
+    err =
+        load_kind(index, kube, &default_kinds[i], scope, log, &loaded, result);
+    if (err)
+      goto out;
+  }
+  for (i = 0; i < seen_count; i++) {
+    err = load_kind(index, kube, &seen[i], scope, log, &loaded, result);
+    if (err)
+      goto out;
+  }
+out:
+  free(seen);
+  if (loaded_out)
+    *loaded_out = loaded;
+  M3B_LOG(log, err ? M3B_LOG_WARN : M3B_LOG_INFO, "index",
+          "loaded %zu managed objects of plane %s%s%s", loaded, scope->plane,
+          err ? ": stopped at " : "", err ? m3b_err_name(err) : "");
+  return err;
+}
