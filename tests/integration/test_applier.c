@@ -93,7 +93,7 @@ static m3b_applier_t *new_applier(struct fixture *f, m3b_kube_t *kube) {
 
 static int setup(void **state) {
   struct fixture *f = calloc(1, sizeof(*f));
-  const char *server = tb_require("M3B_KUBE_SERVER");
+  const char *server = tb_require("M3B_TB_KUBE_SERVER");
   char errstr[256] = "";
 
   tb_require_reachable("kube-apiserver", server + strlen("https://"), 5000);
@@ -111,8 +111,8 @@ static int setup(void **state) {
   assert_non_null(f->ring);
   assert_non_null(f->seal_key);
   assert_int_equal(m3b_keyring_add_sign_key(f->ring, f->signer), M3B_OK);
-  f->kube = client("M3B_KUBE_LISTENER_KUBECONFIG", f->log);
-  f->admin = client("M3B_KUBE_ADMIN_KUBECONFIG", f->log);
+  f->kube = client("M3B_TB_KUBE_LISTENER_KUBECONFIG", f->log);
+  f->admin = client("M3B_TB_KUBE_ADMIN_KUBECONFIG", f->log);
   *state = f;
   return 0;
 }
