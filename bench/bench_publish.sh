@@ -82,8 +82,12 @@ EOF
 
 echo "publishing with m3bridge-publisher..." >&2
 t0=$(date +%s.%N)
-"$PUBLISHER" publish --config "$work/publisher.yaml" --log-level warn -f "$work/release.yaml" \
-  --json >"$work/report.json" 2>"$work/publisher.err"
+if ! "$PUBLISHER" publish --config "$work/publisher.yaml" --log-level warn \
+  -f "$work/release.yaml" --json >"$work/report.json" 2>"$work/publisher.err"; then
+  echo "bench_publish: the publisher failed:" >&2
+  grep -v '"rdkafka"' "$work/publisher.err" | tail -5 >&2
+  exit 1
+fi
 t1=$(date +%s.%N)
 
 # dump exactly what was produced: key, value, with multi-byte delimiters
@@ -91,17 +95,19 @@ kafka_args=(-X security.protocol=SASL_SSL -X sasl.mechanisms="$M3B_TB_KAFKA_SASL
   -X sasl.username="$M3B_TB_KAFKA_CONTROL_USER" -X ssl.ca.location="$M3B_TB_KAFKA_CA"
   -X sasl.password="$(cat "$M3B_TB_KAFKA_CONTROL_PASSWORD_FILE")")
 kcat -b "$M3B_TB_KAFKA_SASL_BOOTSTRAP" "${kafka_args[@]}" -C -t "m3.$plane.desired" -e -q \
-  -X isolation.level=read_committed -f '%k\x1f\x1e%s\xff\xfeM3B\xfe\xff' >"$work/records.bin"
+  -X isolation.level=read_committed -f '%k\x1f\x1eK%s\x1e\x1dM3BREC\x1d\x1e' >"$work/records.bin"
 bytes=$(stat -c %s "$work/records.bin")
-count=$("$M3B_PYTHON" -c "import sys; print(open(sys.argv[1],'rb').read().count(b'\xff\xfeM3B\xfe\xff'))" "$work/records.bin")
+count=$("$M3B_PYTHON" -c "import sys; print(open(sys.argv[1],'rb').read().count(b'\x1e\x1dM3BREC\x1d\x1e'))" "$work/records.bin")
 [[ $count == "$N" ]] || { echo "bench_publish: expected $N records on m3.$plane.desired, found $count" >&2; exit 1; }
 
 echo "producing the same bytes with kcat..." >&2
 t2=$(date +%s.%N)
 kcat -b "$M3B_TB_KAFKA_SASL_BOOTSTRAP" "${kafka_args[@]}" -P -t "$kcat_topic" \
   -X enable.idempotence=true -X acks=all -X partitioner=murmur2_random \
-  -K '\x1f\x1e' -D '\xff\xfeM3B\xfe\xff' -l "$work/records.bin"
+  -K '\x1f\x1eK' -D '\x1e\x1dM3BREC\x1d\x1e' -l "$work/records.bin"
 t3=$(date +%s.%N)
+got=$(kcat -b "$M3B_TB_KAFKA_SASL_BOOTSTRAP" "${kafka_args[@]}" -C -t "$kcat_topic" -e -q -f 'x\n' | wc -l)
+[[ $got == "$N" ]] || { echo "bench_publish: kcat produced $got of $N records" >&2; exit 1; }
 
 "$M3B_PYTHON" - "$N" "$bytes" "$t0" "$t1" "$t2" "$t3" <<'EOF'
 import os, platform, sys

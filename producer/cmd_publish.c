@@ -117,7 +117,9 @@ int m3b_cmd_publish(int argc, char **argv) {
                                            sizeof(errstr))
                 : m3b_manifest_read_path(set, path, errstr, sizeof(errstr));
       if (err) {
-        fprintf(stderr, "m3bridge-publisher: %s\n", errstr);
+        fprintf(stderr, "m3bridge-publisher: %s%s\n", errstr,
+                err == M3B_ERR_LIMIT ? " (limit: publish.max_manifest_bytes)"
+                                     : "");
         goto out;
       }
     } else if (strcmp(argv[i], "--release") == 0 && i + 1 < argc) {

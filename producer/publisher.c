@@ -107,8 +107,13 @@ m3b_publisher_t *m3b_publisher_new(const m3b_config_t *config, m3b_log_t *log,
                                errstr, errstr_size);
   if (err && err != M3B_ERR_NOT_FOUND)
     goto fail;
-  err = m3b_sign_key_load(path, passphrase, &publisher->sign_key, errstr,
-                          errstr_size);
+  {
+    char detail[512];
+    err = m3b_sign_key_load(path, passphrase, &publisher->sign_key, detail,
+                            sizeof(detail));
+    if (err)
+      snprintf(errstr, errstr_size, "signing.key_file %s: %s", path, detail);
+  }
   if (passphrase) {
     OPENSSL_cleanse(passphrase, strlen(passphrase));
     free(passphrase);

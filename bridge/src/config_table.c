@@ -44,7 +44,7 @@ static const struct m3b_setting settings[] = {
      "File holding the passphrase of an encrypted signing.key_file."},
     {"sealing.listener_key_file", M3B_SETTING_PATH, NULL, 0, 0, PUB, 0,
      "The listener's X25519 public key (PEM); Secret data is sealed to it."},
-    {"publish.timeout_ms", M3B_SETTING_INT, "30000", 1000, 3600000, PUB, 0,
+    {"publish.timeout_ms", M3B_SETTING_INT, "30000", 1000, 840000, PUB, 0,
      "How long a publish may wait for the broker to acknowledge the release "
      "before it is aborted."},
     {"publish.max_manifest_bytes", M3B_SETTING_INT, "1048576", 1024, 16777216,

@@ -78,7 +78,7 @@ m3b_producer_t *m3b_producer_new(const m3b_config_t *config,
                                           {NULL, NULL}};
   m3b_producer_t *producer = calloc(1, sizeof(*producer));
   rd_kafka_conf_t *conf = NULL;
-  char rderr[512], timeout[32];
+  char rderr[512], timeout[32], txn_timeout[32];
   long long timeout_ms = 30000;
 
   if (!producer) {
@@ -92,10 +92,14 @@ m3b_producer_t *m3b_producer_new(const m3b_config_t *config,
   if (m3b__kafka_conf_new(config, forced, &conf, errstr, errstr_size))
     goto fail;
   snprintf(timeout, sizeof(timeout), "%lld", timeout_ms);
+  /* librdkafka wants message.timeout.ms <= transaction.timeout.ms; the
+   * broker caps the latter (transaction.max.timeout.ms, 15 min) */
+  snprintf(txn_timeout, sizeof(txn_timeout), "%lld",
+           timeout_ms + 5000 > 60000 ? timeout_ms + 5000 : 60000);
   if (transactional_id) {
     if (rd_kafka_conf_set(conf, "transactional.id", transactional_id, rderr,
                           sizeof(rderr)) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "transaction.timeout.ms", "60000", rderr,
+        rd_kafka_conf_set(conf, "transaction.timeout.ms", txn_timeout, rderr,
                           sizeof(rderr)) != RD_KAFKA_CONF_OK) {
       m3b__errstr(errstr, errstr_size, "transactional.id: %s", rderr);
       goto fail;

@@ -391,3 +391,25 @@ def test_killed_publish_leaves_nothing_visible(tb, workdir):
     releases = [decode(v)["release_id"] for _, _, _, v, _ in records if v]
     assert f"after-{suffix}" in releases
     assert release not in releases
+
+
+@pytest.mark.parametrize("settings,needle", [
+    (["--set", "publish.max_manifest_bytes=1024"], "max_manifest_bytes"),
+    (["--set", "signing.key_file=/nonexistent/signing.key"],
+     "/nonexistent/signing.key"),
+    # an X25519 sealing key is not an Ed25519 signing key
+    (["--set", "signing.key_file={workdir}/sealing.key"], "sealing.key: "
+     "private key is X25519, expected ED25519"),
+    (["--set", "kafka.sasl.password=hunter2"], "kafka.sasl.password_file"),
+])
+def test_bad_settings_publish_nothing(tb, workdir, settings, needle):
+    settings = [s.format(workdir=workdir) for s in settings]
+    before = high_watermarks(tb, TOPIC)
+    doc = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big, namespace: "
+           "shop}\ndata: {blob: \"" + "x" * 2048 + "\"}\n")
+    r = run(["publish", "--config", str(workdir / "publisher.yaml"), "-f",
+             "-"] + settings, stdin=doc)
+    assert r.returncode != 0
+    assert needle in r.stderr, r.stderr
+    assert "hunter2" not in r.stderr
+    assert high_watermarks(tb, TOPIC) == before
