@@ -24,24 +24,10 @@
 
 #include <openssl/crypto.h>
 
+#include "errstr.h"
+
 #define TOKEN_MAX (64u << 10)
 #define CA_MAX (4u << 20)
-
-static void set_errstr(char *errstr, size_t errstr_size, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static void set_errstr(char *errstr, size_t errstr_size, const char *fmt, ...) {
-  va_list ap;
-  if (!errstr || !errstr_size)
-    return;
-  va_start(ap, fmt);
-  /* clang-analyzer 14 misreports ap as uninitialized (see log.c) */
-  vsnprintf(errstr, errstr_size, fmt, ap); // NOLINT(clang-analyzer-valist.*)
-  va_end(ap);
-}
 
 void m3b__kube_result_set(struct m3b_kube_result *result, long http_status,
                           const char *fmt, ...) {
@@ -128,8 +114,8 @@ static m3b_err_t token_refresh_locked(m3b_kube_t *kube, int force, char *errstr,
   if (!kube->cfg.token_file)
     return M3B_OK;
   if (stat(kube->cfg.token_file, &st) != 0) {
-    set_errstr(errstr, errstr_size, "token file %s: %s", kube->cfg.token_file,
-               strerror(errno));
+    m3b__errstr(errstr, errstr_size, "token file %s: %s", kube->cfg.token_file,
+                strerror(errno));
     return M3B_ERR_IO;
   }
   if (!force && kube->token && st.st_ino == kube->token_ino &&
@@ -142,8 +128,8 @@ static m3b_err_t token_refresh_locked(m3b_kube_t *kube, int force, char *errstr,
   m3b_buf_init(&buf, TOKEN_MAX);
   f = fopen(kube->cfg.token_file, "rb");
   if (!f) {
-    set_errstr(errstr, errstr_size, "token file %s: %s", kube->cfg.token_file,
-               strerror(errno));
+    m3b__errstr(errstr, errstr_size, "token file %s: %s", kube->cfg.token_file,
+                strerror(errno));
     return M3B_ERR_IO;
   }
   while (!err && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
@@ -151,8 +137,8 @@ static m3b_err_t token_refresh_locked(m3b_kube_t *kube, int force, char *errstr,
   OPENSSL_cleanse(chunk, sizeof(chunk));
   fclose(f);
   if (err) {
-    set_errstr(errstr, errstr_size, "token file %s is larger than %u bytes",
-               kube->cfg.token_file, TOKEN_MAX);
+    m3b__errstr(errstr, errstr_size, "token file %s is larger than %u bytes",
+                kube->cfg.token_file, TOKEN_MAX);
     m3b_buf_cleanup_secret(&buf);
     return err;
   }
@@ -161,8 +147,8 @@ static m3b_err_t token_refresh_locked(m3b_kube_t *kube, int force, char *errstr,
           buf.data[buf.len - 1] == ' '))
     buf.data[--buf.len] = 0;
   if (buf.len && memchr(buf.data, '\n', buf.len)) {
-    set_errstr(errstr, errstr_size, "token file %s holds more than one line",
-               kube->cfg.token_file);
+    m3b__errstr(errstr, errstr_size, "token file %s holds more than one line",
+                kube->cfg.token_file);
     m3b_buf_cleanup_secret(&buf);
     return M3B_ERR_CONFIG;
   }
@@ -244,23 +230,23 @@ m3b_kube_t *m3b_kube_new(const struct m3b_kube_config *cfg, m3b_log_t *log,
   struct m3b_kube_config *c;
 
   if (!cfg || !cfg->server || !*cfg->server) {
-    set_errstr(errstr, errstr_size, "kube: no API server configured");
+    m3b__errstr(errstr, errstr_size, "kube: no API server configured");
     return NULL;
   }
   if (strncmp(cfg->server, "https://", 8) != 0 &&
       strncmp(cfg->server, "http://", 7) != 0) {
-    set_errstr(errstr, errstr_size, "kube: server '%s' is not an http(s) URL",
-               cfg->server);
+    m3b__errstr(errstr, errstr_size, "kube: server '%s' is not an http(s) URL",
+                cfg->server);
     return NULL;
   }
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-    set_errstr(errstr, errstr_size, "kube: libcurl initialisation failed");
+    m3b__errstr(errstr, errstr_size, "kube: libcurl initialisation failed");
     return NULL;
   }
   kube = calloc(1, sizeof(*kube));
   if (!kube) {
     curl_global_cleanup();
-    set_errstr(errstr, errstr_size, "out of memory");
+    m3b__errstr(errstr, errstr_size, "out of memory");
     return NULL;
   }
   kube->log = log;
@@ -306,12 +292,12 @@ m3b_kube_t *m3b_kube_new(const struct m3b_kube_config *cfg, m3b_log_t *log,
   for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
     pthread_mutex_init(&kube->share_locks[i], NULL);
   if (failed) {
-    set_errstr(errstr, errstr_size, "out of memory");
+    m3b__errstr(errstr, errstr_size, "out of memory");
     goto fail;
   }
   kube->share = curl_share_init();
   if (!kube->share) {
-    set_errstr(errstr, errstr_size, "kube: curl_share_init failed");
+    m3b__errstr(errstr, errstr_size, "kube: curl_share_init failed");
     goto fail;
   }
   curl_share_setopt(kube->share, CURLSHOPT_LOCKFUNC, share_lock);
@@ -326,7 +312,7 @@ m3b_kube_t *m3b_kube_new(const struct m3b_kube_config *cfg, m3b_log_t *log,
     m3b_err_t err = token_refresh_locked(kube, 1, tokerr, sizeof(tokerr));
     pthread_mutex_unlock(&kube->token_lock);
     if (err) {
-      set_errstr(errstr, errstr_size, "kube: %s", tokerr);
+      m3b__errstr(errstr, errstr_size, "kube: %s", tokerr);
       goto fail;
     }
   }

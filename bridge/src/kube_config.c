@@ -20,26 +20,13 @@
 #include <openssl/crypto.h>
 #include <yaml.h>
 
+#include "b64.h"
+#include "errstr.h"
+
 #include <m3b/buf.h>
 
 #define KUBECONFIG_MAX (1u << 20)
 #define SA_DIR_DEFAULT "/var/run/secrets/kubernetes.io/serviceaccount"
-
-static void set_errstr(char *errstr, size_t errstr_size, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static void set_errstr(char *errstr, size_t errstr_size, const char *fmt, ...) {
-  va_list ap;
-  if (!errstr || !errstr_size)
-    return;
-  va_start(ap, fmt);
-  /* clang-analyzer 14 misreports ap as uninitialized (see log.c) */
-  vsnprintf(errstr, errstr_size, fmt, ap); // NOLINT(clang-analyzer-valist.*)
-  va_end(ap);
-}
 
 void m3b_kube_config_init(struct m3b_kube_config *cfg) {
   memset(cfg, 0, sizeof(*cfg));
@@ -86,20 +73,20 @@ static m3b_err_t read_file(const char *path, struct m3b_buf *buf, char *errstr,
   m3b_err_t err = M3B_OK;
   FILE *f = fopen(path, "rb");
   if (!f) {
-    set_errstr(errstr, errstr_size, "cannot open %s: %s", path,
-               strerror(errno));
+    m3b__errstr(errstr, errstr_size, "cannot open %s: %s", path,
+                strerror(errno));
     return M3B_ERR_IO;
   }
   while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
     err = m3b_buf_append(buf, chunk, n);
     if (err) {
-      set_errstr(errstr, errstr_size, "%s is larger than %zu bytes", path,
-                 buf->max);
+      m3b__errstr(errstr, errstr_size, "%s is larger than %zu bytes", path,
+                  buf->max);
       break;
     }
   }
   if (!err && ferror(f)) {
-    set_errstr(errstr, errstr_size, "cannot read %s", path);
+    m3b__errstr(errstr, errstr_size, "cannot read %s", path);
     err = M3B_ERR_IO;
   }
   OPENSSL_cleanse(chunk, sizeof(chunk));
@@ -107,59 +94,31 @@ static m3b_err_t read_file(const char *path, struct m3b_buf *buf, char *errstr,
   return err;
 }
 
-static int b64_value(unsigned char c) {
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '+')
-    return 62;
-  if (c == '/')
-    return 63;
-  return -1;
-}
-
-/* Strict standard base64 (whitespace allowed, padding optional). */
+/* Base64 as kubeconfig files carry it: the strict decoder of b64.c after
+ * removing line breaks and restoring omitted padding. The copy may hold a
+ * client key, so it is wiped. */
 static m3b_err_t base64_decode(const char *text, uint8_t **out,
                                size_t *out_len) {
-  size_t len = strlen(text);
-  uint8_t *data = malloc(len / 4 * 3 + 4);
-  size_t n = 0;
-  unsigned acc = 0;
-  int bits = 0, pad = 0;
-  const unsigned char *p;
+  struct m3b_buf clean, bytes;
+  m3b_err_t err = M3B_OK;
+  const char *p;
 
-  if (!data)
-    return M3B_ERR_NOMEM;
-  for (p = (const unsigned char *)text; *p; p++) {
-    int v;
-    if (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
-      continue;
-    if (*p == '=') {
-      pad++;
-      continue;
-    }
-    v = b64_value(*p);
-    if (v < 0 || pad) {
-      free_secret_bytes(data, len / 4 * 3 + 4);
-      return M3B_ERR_CONFIG;
-    }
-    acc = (acc << 6) | (unsigned)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      data[n++] = (uint8_t)(acc >> bits);
-    }
-  }
-  if (bits >= 6 || pad > 2) {
-    free_secret_bytes(data, len / 4 * 3 + 4);
-    return M3B_ERR_CONFIG;
-  }
-  *out = data;
-  *out_len = n;
-  return M3B_OK;
+  m3b_buf_init(&clean, strlen(text) + 4);
+  m3b_buf_init(&bytes, strlen(text) + 4);
+  for (p = text; *p && !err; p++)
+    if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t')
+      err = m3b_buf_append(&clean, p, 1);
+  while (!err && clean.len % 4)
+    err = m3b_buf_append(&clean, "=", 1);
+  if (!err)
+    err = m3b__b64_decode((const char *)clean.data, clean.len, &bytes);
+  if (!err)
+    err = m3b_buf_detach(&bytes, out, out_len);
+  m3b_buf_cleanup_secret(&clean);
+  m3b_buf_cleanup_secret(&bytes);
+  if (err && err != M3B_ERR_NOMEM)
+    err = M3B_ERR_CONFIG;
+  return err;
 }
 
 /* ---- YAML helpers on a loaded document ---- */
@@ -246,7 +205,7 @@ static m3b_err_t data_field(yaml_document_t *doc, yaml_node_t *map,
     return M3B_OK;
   err = base64_decode(text, data, len);
   if (err == M3B_ERR_CONFIG)
-    set_errstr(errstr, errstr_size, "kubeconfig: %s is not valid base64", key);
+    m3b__errstr(errstr, errstr_size, "kubeconfig: %s is not valid base64", key);
   return err;
 }
 
@@ -260,48 +219,48 @@ static m3b_err_t fill_from_doc(struct m3b_kube_config *cfg,
   m3b_err_t err;
 
   if (!root || root->type != YAML_MAPPING_NODE) {
-    set_errstr(errstr, errstr_size, "kubeconfig: not a YAML mapping");
+    m3b__errstr(errstr, errstr_size, "kubeconfig: not a YAML mapping");
     return M3B_ERR_CONFIG;
   }
   if (!context)
     context = map_str(doc, root, "current-context");
   if (!context) {
-    set_errstr(errstr, errstr_size,
-               "kubeconfig: no current-context and none given");
+    m3b__errstr(errstr, errstr_size,
+                "kubeconfig: no current-context and none given");
     return M3B_ERR_CONFIG;
   }
   ctx = named_entry(doc, root, "contexts", "context", context);
   if (!ctx) {
-    set_errstr(errstr, errstr_size, "kubeconfig: context '%s' not found",
-               context);
+    m3b__errstr(errstr, errstr_size, "kubeconfig: context '%s' not found",
+                context);
     return M3B_ERR_CONFIG;
   }
   cluster_name = map_str(doc, ctx, "cluster");
   user_name = map_str(doc, ctx, "user");
   if (!cluster_name) {
-    set_errstr(errstr, errstr_size, "kubeconfig: context '%s' has no cluster",
-               context);
+    m3b__errstr(errstr, errstr_size, "kubeconfig: context '%s' has no cluster",
+                context);
     return M3B_ERR_CONFIG;
   }
   cluster = named_entry(doc, root, "clusters", "cluster", cluster_name);
   if (!cluster) {
-    set_errstr(errstr, errstr_size, "kubeconfig: cluster '%s' not found",
-               cluster_name);
+    m3b__errstr(errstr, errstr_size, "kubeconfig: cluster '%s' not found",
+                cluster_name);
     return M3B_ERR_CONFIG;
   }
   if (user_name) {
     user = named_entry(doc, root, "users", "user", user_name);
     if (!user) {
-      set_errstr(errstr, errstr_size, "kubeconfig: user '%s' not found",
-                 user_name);
+      m3b__errstr(errstr, errstr_size, "kubeconfig: user '%s' not found",
+                  user_name);
       return M3B_ERR_CONFIG;
     }
   }
 
   s = map_str(doc, cluster, "server");
   if (!s) {
-    set_errstr(errstr, errstr_size, "kubeconfig: cluster '%s' has no server",
-               cluster_name);
+    m3b__errstr(errstr, errstr_size, "kubeconfig: cluster '%s' has no server",
+                cluster_name);
     return M3B_ERR_CONFIG;
   }
   cfg->server = strdup(s);
@@ -323,11 +282,11 @@ static m3b_err_t fill_from_doc(struct m3b_kube_config *cfg,
   if (!user)
     return M3B_OK;
   if (map_get(doc, user, "exec") || map_get(doc, user, "auth-provider")) {
-    set_errstr(errstr, errstr_size,
-               "kubeconfig: user '%s' uses an exec or auth-provider plugin, "
-               "which m3bridge does not run; use a token, tokenFile or "
-               "client certificate",
-               user_name);
+    m3b__errstr(errstr, errstr_size,
+                "kubeconfig: user '%s' uses an exec or auth-provider plugin, "
+                "which m3bridge does not run; use a token, tokenFile or "
+                "client certificate",
+                user_name);
     return M3B_ERR_UNSUPPORTED;
   }
   s = map_str(doc, user, "token");
@@ -352,10 +311,10 @@ static m3b_err_t fill_from_doc(struct m3b_kube_config *cfg,
     return err;
   if ((cfg->client_cert_file || cfg->client_cert_data) !=
       (cfg->client_key_file || cfg->client_key_data)) {
-    set_errstr(errstr, errstr_size,
-               "kubeconfig: user '%s' has a client certificate without a key "
-               "or a key without a certificate",
-               user_name);
+    m3b__errstr(errstr, errstr_size,
+                "kubeconfig: user '%s' has a client certificate without a key "
+                "or a key without a certificate",
+                user_name);
     return M3B_ERR_CONFIG;
   }
   return M3B_OK;
@@ -387,9 +346,10 @@ m3b_err_t m3b_kube_config_from_kubeconfig(struct m3b_kube_config *cfg,
   yaml_parser_set_input_string(&parser, text.data ? text.data : (uint8_t *)"",
                                text.len);
   if (!yaml_parser_load(&parser, &doc)) {
-    set_errstr(errstr, errstr_size, "kubeconfig %s: YAML error at line %zu: %s",
-               path, parser.problem_mark.line + 1,
-               parser.problem ? parser.problem : "unknown");
+    m3b__errstr(errstr, errstr_size,
+                "kubeconfig %s: YAML error at line %zu: %s", path,
+                parser.problem_mark.line + 1,
+                parser.problem ? parser.problem : "unknown");
     yaml_parser_delete(&parser);
     m3b_buf_cleanup_secret(&text);
     return M3B_ERR_CONFIG;
@@ -410,7 +370,7 @@ m3b_err_t m3b_kube_config_from_kubeconfig(struct m3b_kube_config *cfg,
   }
   err = fill_from_doc(cfg, &doc, base_dir, context, errstr, errstr_size);
   if (err == M3B_ERR_NOMEM)
-    set_errstr(errstr, errstr_size, "out of memory");
+    m3b__errstr(errstr, errstr_size, "out of memory");
 out:
   free(base_dir);
   /* the document holds the token and key as scalars */
@@ -443,9 +403,9 @@ m3b_err_t m3b_kube_config_in_cluster(struct m3b_kube_config *cfg,
   if (!sa_dir)
     sa_dir = SA_DIR_DEFAULT;
   if (!host || !*host || !port || !*port) {
-    set_errstr(errstr, errstr_size,
-               "not in a cluster: KUBERNETES_SERVICE_HOST and "
-               "KUBERNETES_SERVICE_PORT must be set");
+    m3b__errstr(errstr, errstr_size,
+                "not in a cluster: KUBERNETES_SERVICE_HOST and "
+                "KUBERNETES_SERVICE_PORT must be set");
     return M3B_ERR_CONFIG;
   }
   m3b_buf_init(&buf, 4096);
@@ -487,7 +447,7 @@ m3b_err_t m3b_kube_config_in_cluster(struct m3b_kube_config *cfg,
   return M3B_OK;
 fail:
   if (err == M3B_ERR_NOMEM)
-    set_errstr(errstr, errstr_size, "out of memory");
+    m3b__errstr(errstr, errstr_size, "out of memory");
   m3b_kube_config_cleanup(cfg);
   return err;
 }
