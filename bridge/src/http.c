@@ -38,7 +38,7 @@
 #define TEXT_PLAIN "text/plain; charset=utf-8"
 #define PROMETHEUS_TEXT "text/plain; version=0.0.4; charset=utf-8"
 /* Request line and headers must fit in this per-connection pool. */
-#define CONNECTION_MEMORY (32u * 1024)
+#define CONNECTION_MEMORY ((size_t)32 * 1024)
 #define ADDRESS_MAX 256
 
 struct route {
@@ -349,7 +349,9 @@ static m3b_err_t address_split(const char *address, char *host,
   }
   if (value > 65535)
     goto bad_port;
-  assert(host_len < host_size && port_len < port_size);
+  if (host_len >= host_size || port_len >= port_size)
+    return m3b__errstr_set(M3B_ERR_LIMIT, errstr, errstr_size,
+                           "http address \"%s\" is too long", address);
   memcpy(host, host_start, host_len);
   host[host_len] = 0;
   memcpy(port, colon + 1, port_len + 1);
@@ -362,8 +364,8 @@ bad_port:
 /* A bound, listening, non-blocking socket for address; -1 on failure. */
 static int listen_socket(const char *address, int *port_out, char *errstr,
                          size_t errstr_size) {
-  char host[ADDRESS_MAX];
-  char port[8];
+  char host[ADDRESS_MAX] = "";
+  char port[8] = "";
   struct addrinfo hints;
   struct addrinfo *info = NULL;
   struct sockaddr_storage bound;

@@ -216,7 +216,8 @@ static m3b_err_t series_get(m3b_metrics_t *metrics, struct family *family,
   }
   if (family->series_count == family->series_cap) {
     size_t cap = family->series_cap ? family->series_cap * 2 : 8;
-    struct series **grown = realloc(family->series, cap * sizeof(*grown));
+    struct series **grown =
+        realloc(family->series, cap * sizeof(struct series *));
     if (!grown)
       return M3B_ERR_NOMEM;
     family->series = grown;
@@ -232,7 +233,7 @@ static m3b_err_t series_get(m3b_metrics_t *metrics, struct family *family,
     return M3B_ERR_NOMEM;
   }
   memmove(&family->series[i + 1], &family->series[i],
-          (family->series_count - i) * sizeof(*family->series));
+          (family->series_count - i) * sizeof(struct series *));
   family->series[i] = series;
   family->series_count++;
   metrics->series_total++;
@@ -351,7 +352,7 @@ m3b_err_t m3b_metrics_declare(m3b_metrics_t *metrics, const char *name,
       goto out;
   }
   memmove(&metrics->families[i + 1], &metrics->families[i],
-          (metrics->family_count - i) * sizeof(metrics->families[0]));
+          (metrics->family_count - i) * sizeof(struct family *));
   metrics->families[i] = family;
   metrics->family_count++;
   family = NULL;

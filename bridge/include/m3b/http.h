@@ -32,7 +32,7 @@ extern "C" {
  * body a route (or /metrics) may produce. */
 #define M3B_HTTP_MAX_CONNECTIONS 16
 #define M3B_HTTP_TIMEOUT_SECONDS 10
-#define M3B_HTTP_BODY_MAX (16u * 1024 * 1024)
+#define M3B_HTTP_BODY_MAX ((size_t)16 * 1024 * 1024)
 /* Routes that m3b_http_route may add, and the longest route path. */
 #define M3B_HTTP_MAX_ROUTES 16
 #define M3B_HTTP_PATH_MAX 128
