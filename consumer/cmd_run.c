@@ -101,6 +101,7 @@ struct partition {
   unsigned char *done;
   size_t head, count, cap;
   int64_t last_timestamp_ms; /* of the last finished record */
+  int64_t stored;            /* last offset stored, -1 none */
 };
 
 struct worker {
@@ -268,8 +269,10 @@ static void job_finish(struct listener *listener, struct job *job, int done) {
       p->head = (p->head + 1) % p->cap;
       p->count--;
     }
-    if (store >= 0)
+    if (store >= 0) {
       p->last_timestamp_ms = job->timestamp_ms;
+      p->stored = store;
+    }
   }
   job_unlink(listener, job);
   if (store >= 0 &&
@@ -522,11 +525,8 @@ static void process_job(struct listener *listener, struct worker *worker,
   }
   count_outcome(listener, &out);
   if (out.dlq || out.status) {
-    M3B_LOG(listener->log,
-            out.phase == M3B_PHASE_REJECTED || out.phase == M3B_PHASE_FAILED
-                ? M3B_LOG_WARN
-                : M3B_LOG_DEBUG,
-            MODULE,
+    /* the applier already logged refusals at warn */
+    M3B_LOG(listener->log, M3B_LOG_DEBUG, MODULE,
             "partition %d offset %" PRId64 " key %s generation %" PRId64
             ": %s%s%s%s",
             (int)job->partition, job->offset, out.key, out.generation,
@@ -665,6 +665,35 @@ static void drain_held_all(struct listener *listener) {
   }
 }
 
+/* Stores the consumer position of partitions with nothing in flight, so
+ * the committed offset moves past trailing transaction markers. */
+static void store_idle_positions(struct listener *listener) {
+  size_t i;
+  for (i = 0; i < MAX_PARTITIONS; i++) {
+    struct partition *p = &listener->partitions[i];
+    int64_t position, stored;
+    int idle;
+    if (!p->assigned)
+      continue;
+    pthread_mutex_lock(&listener->lock);
+    idle = p->count == 0 && !p->held_head && !p->retrying;
+    stored = p->stored;
+    pthread_mutex_unlock(&listener->lock);
+    if (!idle)
+      continue;
+    position = m3b_consumer_position(listener->consumer, (int32_t)i);
+    /* only the main thread dispatches, so every record before position
+     * has been dispatched, and with an empty window also finished */
+    if (position > stored &&
+        m3b_consumer_store_offset(listener->consumer, (int32_t)i, position) ==
+            M3B_OK) {
+      pthread_mutex_lock(&listener->lock);
+      p->stored = position;
+      pthread_mutex_unlock(&listener->lock);
+    }
+  }
+}
+
 /* Pauses partitions with held records or a record waiting to be retried,
  * resumes the others. */
 static void update_pauses(struct listener *listener) {
@@ -708,6 +737,7 @@ static void on_rebalance(m3b_consumer_t *consumer, enum m3b_rebalance event,
       p->epoch++;
       p->paused = 0;
       p->head = p->count = 0;
+      p->stored = -1;
     }
     pthread_mutex_unlock(&listener->lock);
     return;
@@ -1216,6 +1246,7 @@ static m3b_err_t run_loop(struct listener *listener) {
     drain_held_all(listener);
     update_pauses(listener);
     if (now >= next_heartbeat) {
+      store_idle_positions(listener);
       send_heartbeat(listener, M3B_LISTENER_RUNNING);
       next_heartbeat = now + listener->heartbeat_ms;
     }
@@ -1273,6 +1304,7 @@ static void drain(struct listener *listener) {
               "their records are read again next time");
   }
   m3b_producer_poll(listener->producer, 0);
+  store_idle_positions(listener);
   if (m3b_consumer_commit(listener->consumer, errstr, sizeof(errstr)))
     M3B_LOG(listener->log, M3B_LOG_WARN, MODULE, "final commit: %s", errstr);
 }

@@ -422,6 +422,17 @@ m3b_err_t m3b_consumer_store_offset(m3b_consumer_t *consumer, int32_t partition,
   return rerr ? m3b__kafka_err(rerr) : M3B_OK;
 }
 
+int64_t m3b_consumer_position(m3b_consumer_t *consumer, int32_t partition) {
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+  int64_t offset = -1;
+  rd_kafka_topic_partition_list_add(list, consumer->topic, partition);
+  if (rd_kafka_position(consumer->rk, list) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+      !list->elems[0].err && list->elems[0].offset >= 0)
+    offset = list->elems[0].offset;
+  rd_kafka_topic_partition_list_destroy(list);
+  return offset;
+}
+
 m3b_err_t m3b_consumer_commit(m3b_consumer_t *consumer, char *errstr,
                               size_t errstr_size) {
   rd_kafka_resp_err_t rerr = rd_kafka_commit(consumer->rk, NULL, 0);

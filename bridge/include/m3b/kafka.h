@@ -215,6 +215,13 @@ m3b_err_t m3b_consumer_resume(m3b_consumer_t *consumer, int32_t partition);
 m3b_err_t m3b_consumer_store_offset(m3b_consumer_t *consumer, int32_t partition,
                                     int64_t next_offset);
 
+/* The offset of the next record poll would return for partition (past
+ * transaction markers, which take offsets but are never returned), or -1
+ * when unknown. A caller with nothing in flight for the partition may
+ * store it, so a partition whose last record is a commit marker does not
+ * show a lag of one forever. */
+int64_t m3b_consumer_position(m3b_consumer_t *consumer, int32_t partition);
+
 /* Commits the stored offsets now and waits for the broker's answer. */
 m3b_err_t m3b_consumer_commit(m3b_consumer_t *consumer, char *errstr,
                               size_t errstr_size);
