@@ -12,6 +12,8 @@
 #include <m3b/config.h>
 #include <m3b/version.h>
 
+#include "commands.h"
+
 static int cmd_version(int argc, char **argv) {
   (void)argc;
   (void)argv;
@@ -32,6 +34,18 @@ static const struct m3b_cli_command commands[] = {
      "Prints every setting with its type, default and meaning, generated\n"
      "from the settings table (this is docs/CONFIGURATION.md).\n",
      cmd_config_reference},
+    {"run", "consume the desired topic and apply it to this cluster",
+     "Usage: m3bridge-listener run --config FILE [--set NAME=VALUE]...\n"
+     "                             [--print-config] [--check]\n\n"
+     "Joins the consumer group m3bridge-<plane>, verifies and applies every\n"
+     "desired-state event of m3.<plane>.desired to the Kubernetes API, and\n"
+     "reports status and heartbeats on m3.<plane>.status (rejected events\n"
+     "go to m3.<plane>.dlq). SIGTERM/SIGINT drain in-flight work within\n"
+     "shutdown.grace_ms, commit and leave the group. See docs/OPERATIONS.md.\n"
+     "\n"
+     "  --print-config  print the effective configuration (secrets as paths)\n"
+     "  --check         load keys, reach Kafka and the apiserver, exit 0/1\n",
+     cmd_run},
     {"version", "print the version", "Usage: m3bridge-listener version\n",
      cmd_version},
     {NULL, NULL, NULL, NULL}};

@@ -70,6 +70,46 @@ static const struct m3b_setting settings[] = {
      "keep it longer than the slowest replay (default 7 days)."},
     {"topics.dlq_retention_ms", M3B_SETTING_INT, "2592000000", DAY_MS,
      LLONG_MAX, PUB, 0, "retention.ms of the dlq topic (default 30 days)."},
+    /* listener */
+    {"listener.id", M3B_SETTING_STRING, NULL, 0, 0, LIS, 0,
+     "Stable id of this listener instance, in statuses, dlq headers and its "
+     "heartbeat key _listener/<id> (default: the host name)."},
+    {"listener.namespaces", M3B_SETTING_LIST, NULL, 0, 0, LIS, REQ,
+     "Namespaces this listener may write to; events for any other namespace "
+     "are REJECTED (NAMESPACE_NOT_BOUND)."},
+    {"listener.cluster_kinds", M3B_SETTING_LIST, NULL, 0, 0, LIS, 0,
+     "Cluster-scoped kinds the listener may apply: Kind for the core group "
+     "(Namespace), else group/Kind; empty refuses all but bound Namespaces."},
+    {"listener.trusted_keys_dir", M3B_SETTING_PATH, NULL, 0, 0, LIS, REQ,
+     "Folder of the control plane's Ed25519 public keys (*.pem); events "
+     "signed by any other key are REJECTED."},
+    {"listener.sealing_key_file", M3B_SETTING_SECRET_FILE, NULL, 0, 0, LIS, 0,
+     "The listener's X25519 private key (PEM) that opens sealed Secret data; "
+     "without it, Secrets with data are REJECTED."},
+    {"listener.workers", M3B_SETTING_INT, "4", 1, 64, LIS, 0,
+     "Worker threads applying events in parallel; events of one key always "
+     "go to the same worker, in order."},
+    {"listener.queue_depth", M3B_SETTING_INT, "256", 1, 65536, LIS, 0,
+     "Events each worker may hold waiting; a full queue pauses the partition "
+     "that fed it."},
+    {"retry.initial_backoff_ms", M3B_SETTING_INT, "200", 1, 3600000, LIS, 0,
+     "First wait before retrying an event that failed transiently "
+     "(apiserver unreachable, 429, 5xx); doubles per attempt, with jitter."},
+    {"retry.max_backoff_ms", M3B_SETTING_INT, "30000", 1, 3600000, LIS, 0,
+     "Longest wait between retries of one event."},
+    {"http.address", M3B_SETTING_STRING, "127.0.0.1:9464", 0, 0, LIS, 0,
+     "host:port of the /metrics, /healthz and /readyz endpoints."},
+    {"kube.kubeconfig", M3B_SETTING_PATH, NULL, 0, 0, LIS, 0,
+     "kubeconfig file to reach the apiserver; unset: the pod's in-cluster "
+     "service account."},
+    {"kube.context", M3B_SETTING_STRING, NULL, 0, 0, LIS, 0,
+     "Context of kube.kubeconfig to use (default: its current-context)."},
+    {"heartbeat.interval_ms", M3B_SETTING_INT, "10000", 100, 3600000, LIS, 0,
+     "How often the listener publishes its heartbeat (assigned partitions, "
+     "committed offsets, lag) on the status topic."},
+    {"shutdown.grace_ms", M3B_SETTING_INT, "30000", 0, 3600000, LIS, 0,
+     "On SIGTERM, how long in-flight events may take to finish before the "
+     "listener commits what is done and leaves the group."},
 };
 
 const struct m3b_setting *m3b_settings(size_t *count_out) {

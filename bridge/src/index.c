@@ -483,3 +483,19 @@ out:
           err ? ": stopped at " : "", err ? m3b_err_name(err) : "");
   return err;
 }
+
+int m3b_index_each(m3b_index_t *index,
+                   int (*fn)(const char *key,
+                             const struct m3b_index_entry *entry, void *opaque),
+                   void *opaque) {
+  size_t i;
+  int rc = 0;
+  pthread_mutex_lock(&index->lock);
+  for (i = 0; i < index->bucket_count && !rc; i++) {
+    const struct node *n;
+    for (n = index->buckets[i]; n && !rc; n = n->next)
+      rc = fn(n->key, &n->entry, opaque);
+  }
+  pthread_mutex_unlock(&index->lock);
+  return rc;
+}

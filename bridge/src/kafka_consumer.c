@@ -24,6 +24,8 @@ struct m3b_consumer {
   int64_t *fence;   /* high watermark per partition at assignment */
   int64_t *reached; /* next offset to read, as known from EOF/records */
   struct m3b__kafka_last_error last;
+  m3b_rebalance_fn rebalance_fn; /* group consumers */
+  void *rebalance_opaque;
 };
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
@@ -38,6 +40,15 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason,
   m3b__kafka_error_cb(rk, err, reason, &consumer->last);
 }
 
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque);
+
+static m3b_consumer_t *consumer_new(const m3b_config_t *config,
+                                    const char *group_id,
+                                    const char *const (*forced)[2],
+                                    m3b_log_t *log, char *errstr,
+                                    size_t errstr_size);
+
 m3b_consumer_t *m3b_consumer_new(const m3b_config_t *config,
                                  const char *group_id, m3b_log_t *log,
                                  char *errstr, size_t errstr_size) {
@@ -46,6 +57,32 @@ m3b_consumer_t *m3b_consumer_new(const m3b_config_t *config,
                                           {"enable.auto.commit", "false"},
                                           {"enable.partition.eof", "true"},
                                           {NULL, NULL}};
+  return consumer_new(config, group_id, forced, log, errstr, errstr_size);
+}
+
+m3b_consumer_t *m3b_consumer_new_group(const m3b_config_t *config,
+                                       const char *group_id, m3b_log_t *log,
+                                       char *errstr, size_t errstr_size) {
+  static const char *const forced[][2] = {
+      {"isolation.level", "read_committed"},
+      {"enable.auto.offset.store", "false"},
+      {"enable.auto.commit", "true"},
+      {"enable.partition.eof", "false"},
+      {"auto.offset.reset", "earliest"},
+      {"partition.assignment.strategy", "cooperative-sticky"},
+      {NULL, NULL}};
+  if (!group_id) {
+    m3b__errstr(errstr, errstr_size, "a group consumer needs a group id");
+    return NULL;
+  }
+  return consumer_new(config, group_id, forced, log, errstr, errstr_size);
+}
+
+static m3b_consumer_t *consumer_new(const m3b_config_t *config,
+                                    const char *group_id,
+                                    const char *const (*forced)[2],
+                                    m3b_log_t *log, char *errstr,
+                                    size_t errstr_size) {
   m3b_consumer_t *consumer = calloc(1, sizeof(*consumer));
   rd_kafka_conf_t *conf = NULL;
   char rderr[512];
@@ -68,6 +105,7 @@ m3b_consumer_t *m3b_consumer_new(const m3b_config_t *config,
   }
   rd_kafka_conf_set_error_cb(conf, error_cb);
   rd_kafka_conf_set_log_cb(conf, log_cb);
+  rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
   rd_kafka_conf_set_opaque(conf, consumer);
   consumer->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rderr, sizeof(rderr));
   if (!consumer->rk) {
@@ -280,4 +318,160 @@ int m3b_consumer_at_fence(const m3b_consumer_t *consumer) {
     if (consumer->reached[p] < consumer->fence[p])
       return 0;
   return 1;
+}
+
+/* Hands the partitions of the subscribed topic to the caller, then
+ * (un)assigns them: incrementally under the cooperative protocol. */
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+  m3b_consumer_t *consumer = opaque;
+  int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  int32_t ids[MAX_PARTITIONS];
+  size_t count = 0;
+  rd_kafka_error_t *error = NULL;
+  rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+  int i;
+
+  for (i = 0; i < parts->cnt && count < MAX_PARTITIONS; i++)
+    ids[count++] = parts->elems[i].partition;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    M3B_LOG(consumer->log, M3B_LOG_INFO, "kafka",
+            "assigned %d partition(s) (%s)", parts->cnt,
+            cooperative ? "cooperative" : "eager");
+    if (cooperative)
+      error = rd_kafka_incremental_assign(rk, parts);
+    else
+      rerr = rd_kafka_assign(rk, parts);
+    if (consumer->rebalance_fn && count)
+      consumer->rebalance_fn(consumer, M3B_REBALANCE_ASSIGNED, ids, count,
+                             consumer->rebalance_opaque);
+  } else {
+    M3B_LOG(consumer->log, M3B_LOG_INFO, "kafka", "%d partition(s) revoked%s",
+            parts->cnt, rd_kafka_assignment_lost(rk) ? " (lost)" : "");
+    if (consumer->rebalance_fn && count)
+      consumer->rebalance_fn(consumer, M3B_REBALANCE_REVOKED, ids, count,
+                             consumer->rebalance_opaque);
+    if (cooperative)
+      error = rd_kafka_incremental_unassign(rk, parts);
+    else
+      rerr = rd_kafka_assign(rk, NULL);
+  }
+  if (error) {
+    M3B_LOG(consumer->log, M3B_LOG_WARN, "kafka", "rebalance: %s",
+            rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+  } else if (rerr) {
+    M3B_LOG(consumer->log, M3B_LOG_WARN, "kafka", "rebalance: %s",
+            rd_kafka_err2str(rerr));
+  }
+}
+
+m3b_err_t m3b_consumer_subscribe(m3b_consumer_t *consumer, const char *topic,
+                                 m3b_rebalance_fn fn, void *opaque,
+                                 char *errstr, size_t errstr_size) {
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_resp_err_t rerr;
+
+  snprintf(consumer->topic, sizeof(consumer->topic), "%s", topic);
+  consumer->rebalance_fn = fn;
+  consumer->rebalance_opaque = opaque;
+  rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA);
+  rerr = rd_kafka_subscribe(consumer->rk, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  if (rerr)
+    return m3b__errstr_set(m3b__kafka_err(rerr), errstr, errstr_size,
+                           "subscribing to %s: %s", topic,
+                           rd_kafka_err2str(rerr));
+  return M3B_OK;
+}
+
+static m3b_err_t pause_resume(m3b_consumer_t *consumer, int32_t partition,
+                              int pause) {
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_resp_err_t rerr;
+  rd_kafka_topic_partition_list_add(list, consumer->topic, partition);
+  rerr = pause ? rd_kafka_pause_partitions(consumer->rk, list)
+               : rd_kafka_resume_partitions(consumer->rk, list);
+  if (!rerr)
+    rerr = list->elems[0].err;
+  rd_kafka_topic_partition_list_destroy(list);
+  return rerr ? m3b__kafka_err(rerr) : M3B_OK;
+}
+
+m3b_err_t m3b_consumer_pause(m3b_consumer_t *consumer, int32_t partition) {
+  return pause_resume(consumer, partition, 1);
+}
+
+m3b_err_t m3b_consumer_resume(m3b_consumer_t *consumer, int32_t partition) {
+  return pause_resume(consumer, partition, 0);
+}
+
+m3b_err_t m3b_consumer_store_offset(m3b_consumer_t *consumer, int32_t partition,
+                                    int64_t next_offset) {
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_resp_err_t rerr;
+  rd_kafka_topic_partition_list_add(list, consumer->topic, partition)->offset =
+      next_offset;
+  rerr = rd_kafka_offsets_store(consumer->rk, list);
+  if (!rerr)
+    rerr = list->elems[0].err;
+  rd_kafka_topic_partition_list_destroy(list);
+  if (rerr == RD_KAFKA_RESP_ERR__STATE ||
+      rerr == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION)
+    return M3B_ERR_INVALID_ARG;
+  return rerr ? m3b__kafka_err(rerr) : M3B_OK;
+}
+
+int64_t m3b_consumer_position(m3b_consumer_t *consumer, int32_t partition) {
+  rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+  int64_t offset = -1;
+  rd_kafka_topic_partition_list_add(list, consumer->topic, partition);
+  if (rd_kafka_position(consumer->rk, list) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+      !list->elems[0].err && list->elems[0].offset >= 0)
+    offset = list->elems[0].offset;
+  rd_kafka_topic_partition_list_destroy(list);
+  return offset;
+}
+
+m3b_err_t m3b_consumer_commit(m3b_consumer_t *consumer, char *errstr,
+                              size_t errstr_size) {
+  rd_kafka_resp_err_t rerr = rd_kafka_commit(consumer->rk, NULL, 0);
+  if (rerr == RD_KAFKA_RESP_ERR__NO_OFFSET)
+    return M3B_OK; /* nothing stored since the last commit */
+  if (rerr)
+    return m3b__errstr_set(m3b__kafka_err(rerr), errstr, errstr_size,
+                           "committing offsets: %s", rd_kafka_err2str(rerr));
+  return M3B_OK;
+}
+
+m3b_err_t m3b_consumer_offsets(m3b_consumer_t *consumer,
+                               struct m3b_partition_offsets *out, size_t max,
+                               size_t *count_out, int timeout_ms, char *errstr,
+                               size_t errstr_size) {
+  rd_kafka_topic_partition_list_t *list = NULL;
+  rd_kafka_resp_err_t rerr;
+  size_t n = 0;
+  int i;
+
+  *count_out = 0;
+  rerr = rd_kafka_assignment(consumer->rk, &list);
+  if (rerr)
+    return m3b__errstr_set(m3b__kafka_err(rerr), errstr, errstr_size,
+                           "assignment: %s", rd_kafka_err2str(rerr));
+  if (list->cnt > 0)
+    rerr = rd_kafka_committed(consumer->rk, list, timeout_ms);
+  for (i = 0; i < list->cnt && n < max; i++) {
+    const rd_kafka_topic_partition_t *tp = &list->elems[i];
+    int64_t lo = -1, hi = -1;
+    if (rd_kafka_get_watermark_offsets(consumer->rk, tp->topic, tp->partition,
+                                       &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR)
+      hi = -1;
+    out[n].partition = tp->partition;
+    out[n].committed = !rerr && !tp->err && tp->offset >= 0 ? tp->offset : -1;
+    out[n].high_watermark = hi;
+    n++;
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  *count_out = n;
+  return M3B_OK;
 }

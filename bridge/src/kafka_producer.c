@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "errstr.h"
 
@@ -34,6 +35,8 @@ struct m3b_producer {
   struct delivery *deliveries;
   size_t count, cap;
   struct m3b__kafka_last_error last;
+  m3b_delivery_fn delivery_fn; /* streaming producers only */
+  void *delivery_opaque;
 };
 
 /* Runs on the thread that serves the producer (poll/flush/commit). */
@@ -41,6 +44,11 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
   m3b_producer_t *producer = opaque;
   size_t slot = (size_t)(uintptr_t)msg->_private;
   (void)rk;
+  if (producer->delivery_fn) {
+    producer->delivery_fn(msg->_private, m3b__kafka_err(msg->err),
+                          producer->delivery_opaque);
+    return;
+  }
   if (slot >= producer->count)
     return;
   producer->deliveries[slot].partition = msg->partition;
@@ -314,4 +322,103 @@ void m3b_producer_each_delivery(const m3b_producer_t *producer,
       err = M3B_ERR_KAFKA;
     fn(d->tag, d->partition, d->offset, err, opaque);
   }
+}
+
+m3b_producer_t *m3b_producer_new_streaming(const m3b_config_t *config,
+                                           m3b_delivery_fn fn, void *opaque,
+                                           int timeout_ms, m3b_log_t *log,
+                                           char *errstr, size_t errstr_size) {
+  static const char *const forced[][2] = {{"enable.idempotence", "true"},
+                                          {"acks", "all"},
+                                          {"partitioner", "murmur2_random"},
+                                          {"message.timeout.ms", "0"},
+                                          {NULL, NULL}};
+  m3b_producer_t *producer = calloc(1, sizeof(*producer));
+  rd_kafka_conf_t *conf = NULL;
+  const struct rd_kafka_metadata *md = NULL;
+  rd_kafka_resp_err_t rerr;
+  char rderr[512];
+
+  if (!producer || !fn) {
+    m3b__errstr(errstr, errstr_size, fn ? "out of memory" : "no callback");
+    free(producer);
+    return NULL;
+  }
+  pthread_mutex_init(&producer->last.lock, NULL);
+  producer->log = log;
+  producer->timeout_ms = timeout_ms;
+  producer->delivery_fn = fn;
+  producer->delivery_opaque = opaque;
+  if (m3b__kafka_conf_new(config, forced, &conf, errstr, errstr_size))
+    goto fail;
+  rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+  rd_kafka_conf_set_error_cb(conf, error_cb);
+  rd_kafka_conf_set_log_cb(conf, log_cb);
+  rd_kafka_conf_set_opaque(conf, producer);
+  producer->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rderr, sizeof(rderr));
+  if (!producer->rk) {
+    m3b__errstr(errstr, errstr_size, "Kafka producer: %s", rderr);
+    goto fail;
+  }
+  conf = NULL;
+  rerr = rd_kafka_metadata(producer->rk, 0, NULL, &md, timeout_ms);
+  if (rerr) {
+    describe_error(producer, "reaching Kafka", rd_kafka_err2str(rerr), errstr,
+                   errstr_size);
+    goto fail;
+  }
+  rd_kafka_metadata_destroy(md);
+  return producer;
+
+fail:
+  if (conf)
+    rd_kafka_conf_destroy(conf);
+  m3b_producer_destroy(producer);
+  return NULL;
+}
+
+m3b_err_t m3b_producer_produce(m3b_producer_t *producer, const char *topic,
+                               const void *key, size_t key_len,
+                               const void *value, size_t value_len,
+                               const struct m3b_kafka_header *headers,
+                               size_t header_count, void *record_opaque,
+                               int timeout_ms, char *errstr,
+                               size_t errstr_size) {
+  rd_kafka_headers_t *hdrs = rd_kafka_headers_new(header_count);
+  rd_kafka_resp_err_t rerr;
+  int waited_ms = 0;
+  size_t i;
+
+  for (i = 0; i < header_count; i++)
+    rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value,
+                        (ssize_t)headers[i].size);
+  for (;;) {
+    rerr = rd_kafka_producev(
+        producer->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+        RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_HEADERS(hdrs),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_OPAQUE(record_opaque), RD_KAFKA_V_END);
+    if (rerr != RD_KAFKA_RESP_ERR__QUEUE_FULL || waited_ms >= timeout_ms)
+      break;
+    /* another thread serves the reports; just wait for room */
+    nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    waited_ms += 10;
+  }
+  if (rerr) {
+    rd_kafka_headers_destroy(hdrs); /* not taken on failure */
+    return m3b__errstr_set(rerr == RD_KAFKA_RESP_ERR__QUEUE_FULL
+                               ? M3B_ERR_TIMEOUT
+                               : m3b__kafka_err(rerr),
+                           errstr, errstr_size, "queueing a record for %s: %s",
+                           topic, rd_kafka_err2str(rerr));
+  }
+  return M3B_OK;
+}
+
+int m3b_producer_poll(m3b_producer_t *producer, int timeout_ms) {
+  return rd_kafka_poll(producer->rk, timeout_ms);
+}
+
+m3b_err_t m3b_producer_flush(m3b_producer_t *producer, int timeout_ms) {
+  return rd_kafka_flush(producer->rk, timeout_ms) ? M3B_ERR_TIMEOUT : M3B_OK;
 }

@@ -112,7 +112,11 @@ static void test_yaml_layers(void **state) {
                                 "  sasl.password_file: /run/secrets/pw\n"
                                 "topics:\n"
                                 "  partitions: 12\n"
-                                "log.level: debug\n");
+                                "log.level: debug\n"
+                                /* required by the listener */
+                                "listener:\n"
+                                "  namespaces: [shop]\n"
+                                "  trusted_keys_dir: /keys\n");
   m3b_config_t *config = new_config();
   char kafka[512] = "";
   char *envp[] = {"M3B_LOG_LEVEL=warn", "M3B_KAFKA_CLIENT_ID=from-env",

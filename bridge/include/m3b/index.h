@@ -84,6 +84,14 @@ m3b_err_t m3b_index_remove(m3b_index_t *index, const char *key);
 /* Number of keys in the index (deleted entries included). */
 size_t m3b_index_count(m3b_index_t *index);
 
+/* Calls fn for every entry (key and entry borrowed for the call), holding
+ * the index lock: fn must not call back into the index. Stops at and
+ * returns the first non-zero fn result. */
+int m3b_index_each(m3b_index_t *index,
+                   int (*fn)(const char *key,
+                             const struct m3b_index_entry *entry, void *opaque),
+                   void *opaque);
+
 /* Remembers a kind (borrowed strings, copied) so later loads list it too.
  * Already known: no-op. M3B_ERR_LIMIT past M3B_INDEX_MAX_KINDS,
  * M3B_ERR_INVALID_ARG for strings that cannot be an apiVersion / kind. */

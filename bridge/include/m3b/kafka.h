@@ -14,6 +14,13 @@
  *             the same partition)
  *   consumer  isolation.level=read_committed, enable.auto.offset.store=false,
  *             enable.auto.commit=false (unless a caller asks otherwise)
+ *   group     (m3b_consumer_new_group) as consumer, plus
+ *             partition.assignment.strategy=cooperative-sticky,
+ *             auto.offset.reset=earliest, enable.auto.commit=true: the
+ *             caller stores an offset only once its record is finished
+ *             (m3b_consumer_store_offset) and librdkafka commits the stored
+ *             offsets every auto.commit.interval.ms; the caller commits
+ *             synchronously on revoke and shutdown (m3b_consumer_commit)
  */
 #ifndef M3B_KAFKA_H
 #define M3B_KAFKA_H
@@ -91,6 +98,43 @@ void m3b_producer_each_delivery(const m3b_producer_t *producer,
                                            void *opaque),
                                 void *opaque);
 
+/* A record that must not be lost on its way to the broker: the streaming
+ * producer (m3b_producer_new_streaming) reports each one through this
+ * callback once the broker acknowledged it (err M3B_OK) or it finally
+ * failed. record_opaque is the caller's pointer given to
+ * m3b_producer_produce (may be NULL). Runs on the thread that calls
+ * m3b_producer_poll or m3b_producer_flush. */
+typedef void (*m3b_delivery_fn)(void *record_opaque, m3b_err_t err,
+                                void *opaque);
+
+/* Creates an idempotent, non-transactional producer for a long-running
+ * process: no delivery table, each delivery goes to fn (opaque borrowed).
+ * message.timeout.ms is 0 (infinite): while the broker is unreachable
+ * records wait in the queue instead of failing. NULL with errstr on a bad
+ * setting or when the broker cannot be reached within timeout_ms. */
+m3b_producer_t *m3b_producer_new_streaming(const m3b_config_t *config,
+                                           m3b_delivery_fn fn, void *opaque,
+                                           int timeout_ms, m3b_log_t *log,
+                                           char *errstr, size_t errstr_size);
+
+/* Queues one record (bytes copied) of a streaming producer; any thread.
+ * When the local queue is full, waits up to timeout_ms for room
+ * (M3B_ERR_TIMEOUT after). If it fails, fn is never called for it. */
+m3b_err_t m3b_producer_produce(m3b_producer_t *producer, const char *topic,
+                               const void *key, size_t key_len,
+                               const void *value, size_t value_len,
+                               const struct m3b_kafka_header *headers,
+                               size_t header_count, void *record_opaque,
+                               int timeout_ms, char *errstr,
+                               size_t errstr_size);
+
+/* Serves delivery reports for up to timeout_ms; returns how many. */
+int m3b_producer_poll(m3b_producer_t *producer, int timeout_ms);
+
+/* Waits up to timeout_ms for every queued record to be reported.
+ * M3B_ERR_TIMEOUT when some are still queued. */
+m3b_err_t m3b_producer_flush(m3b_producer_t *producer, int timeout_ms);
+
 /* --- consumer ---------------------------------------------------------------
  */
 
@@ -132,6 +176,70 @@ m3b_err_t m3b_consumer_assign_all(m3b_consumer_t *consumer, const char *topic,
 m3b_err_t m3b_consumer_assign_tail(m3b_consumer_t *consumer, const char *topic,
                                    int64_t tail, int timeout_ms, char *errstr,
                                    size_t errstr_size);
+
+/* Creates a member of consumer group group_id (borrowed), see the group
+ * settings at the top. Subscribe with m3b_consumer_subscribe. */
+m3b_consumer_t *m3b_consumer_new_group(const m3b_config_t *config,
+                                       const char *group_id, m3b_log_t *log,
+                                       char *errstr, size_t errstr_size);
+
+enum m3b_rebalance {
+  M3B_REBALANCE_ASSIGNED, /* partitions were added to this member */
+  M3B_REBALANCE_REVOKED   /* partitions are being taken away (or lost) */
+};
+
+/* Called from inside m3b_consumer_poll (and m3b_consumer_destroy, which
+ * leaves the group) on the polling thread. For REVOKED the partitions are
+ * still assigned while fn runs: finish or abandon their in-flight work,
+ * store their offsets and m3b_consumer_commit before returning; their
+ * records are not returned by poll afterwards. partitions is borrowed. */
+typedef void (*m3b_rebalance_fn)(m3b_consumer_t *consumer,
+                                 enum m3b_rebalance event,
+                                 const int32_t *partitions, size_t count,
+                                 void *opaque);
+
+/* Subscribes a group consumer to topic (borrowed) with cooperative-sticky
+ * assignment; fn (may be NULL) hears of every assignment change. */
+m3b_err_t m3b_consumer_subscribe(m3b_consumer_t *consumer, const char *topic,
+                                 m3b_rebalance_fn fn, void *opaque,
+                                 char *errstr, size_t errstr_size);
+
+/* Stops fetching one partition of the subscribed topic / starts again at
+ * the record after the last one poll returned. */
+m3b_err_t m3b_consumer_pause(m3b_consumer_t *consumer, int32_t partition);
+m3b_err_t m3b_consumer_resume(m3b_consumer_t *consumer, int32_t partition);
+
+/* Records next_offset (the offset of the next record to read, i.e. the last
+ * finished one + 1) as the partition's offset to commit. Fails
+ * (M3B_ERR_INVALID_ARG) for a partition that is not assigned. */
+m3b_err_t m3b_consumer_store_offset(m3b_consumer_t *consumer, int32_t partition,
+                                    int64_t next_offset);
+
+/* The offset of the next record poll would return for partition (past
+ * transaction markers, which take offsets but are never returned), or -1
+ * when unknown. A caller with nothing in flight for the partition may
+ * store it, so a partition whose last record is a commit marker does not
+ * show a lag of one forever. */
+int64_t m3b_consumer_position(m3b_consumer_t *consumer, int32_t partition);
+
+/* Commits the stored offsets now and waits for the broker's answer. */
+m3b_err_t m3b_consumer_commit(m3b_consumer_t *consumer, char *errstr,
+                              size_t errstr_size);
+
+/* Offsets of one assigned partition. */
+struct m3b_partition_offsets {
+  int32_t partition;
+  int64_t committed;      /* committed offset, -1 when none */
+  int64_t high_watermark; /* last known end of the partition, -1 unknown */
+};
+
+/* Fills out[0..max) with the partitions assigned now (committed offsets
+ * asked of the broker within timeout_ms, high watermarks from the last
+ * fetch). */
+m3b_err_t m3b_consumer_offsets(m3b_consumer_t *consumer,
+                               struct m3b_partition_offsets *out, size_t max,
+                               size_t *count_out, int timeout_ms, char *errstr,
+                               size_t errstr_size);
 
 /* Waits up to timeout_ms for one record. M3B_OK with *message_out set, or
  * M3B_ERR_TIMEOUT when none arrived; other errors are fatal ones. */

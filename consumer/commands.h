@@ -1,0 +1,10 @@
+/*
+ * commands.h - the subcommands of m3bridge-listener, one file each.
+ */
+#ifndef M3B_LISTENER_COMMANDS_H
+#define M3B_LISTENER_COMMANDS_H
+
+/* `m3bridge-listener run`: consume the desired topic and apply it. */
+int cmd_run(int argc, char **argv);
+
+#endif

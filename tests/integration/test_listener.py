@@ -1,0 +1,316 @@
+"""test_listener.py - m3bridge-listener run against the real test bed: the
+real broker (SASL_SSL as the plane's listener principal m3-listener-it) and
+the real kube-apiserver (the listener's bound service account, namespaces
+shop and m3-it). Releases are published with m3bridge-publisher; the
+tampered record, the dlq check and the offset reset use confluent-kafka;
+objects are checked with the admin kubeconfig.
+
+Needs the test bed (tests/testbed/testbed up); fails, never skips, without it.
+"""
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+SOURCE = os.environ.get("M3B_SOURCE_DIR", os.getcwd())
+PUBLISHER = os.environ.get("M3B_PUBLISHER", "")
+LISTENER = os.environ.get("M3B_LISTENER", "")
+PLANE = "it"
+DESIRED = f"m3.{PLANE}.desired"
+DLQ = f"m3.{PLANE}.dlq"
+RUN = uuid.uuid4().hex[:8]
+NAMESPACES = ("shop", "m3-it")
+
+
+def read_testbed_env():
+    d = os.environ.get("M3B_TESTBED_DIR") or os.environ.get(
+        "M3B_TESTBED_DIR_DEFAULT") or os.path.join(SOURCE, ".testbed")
+    path = os.path.join(d, "env")
+    if not os.path.exists(path):
+        pytest.fail(f"the test bed is not up ({path} missing): run "
+                    "tests/testbed/testbed up", pytrace=False)
+    env = {}
+    with open(path) as f:
+        for line in f:
+            if "=" in line and not line.startswith("#"):
+                k, _, v = line.rstrip("\n").partition("=")
+                env[k] = v
+    return env
+
+
+@pytest.fixture(scope="module")
+def tb():
+    return read_testbed_env()
+
+
+def kafka_block(tb, user, password_file):
+    return f"""kafka:
+  bootstrap.servers: {tb['M3B_TB_KAFKA_SASL_BOOTSTRAP']}
+  security.protocol: SASL_SSL
+  sasl.mechanisms: {tb['M3B_TB_KAFKA_SASL_MECHANISM']}
+  sasl.username: {user}
+  sasl.password_file: {password_file}
+  ssl.ca.location: {tb['M3B_TB_KAFKA_CA']}
+"""
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, tb):
+    d = tmp_path_factory.mktemp("listener")
+    for exe, name in ((PUBLISHER, "M3B_PUBLISHER"), (LISTENER, "M3B_LISTENER")):
+        if not exe or not os.access(exe, os.X_OK):
+            pytest.fail(f"{name} does not name the built program", pytrace=False)
+    for args in (["keygen", "--out", str(d)],
+                 ["keygen", "--seal", "--out", str(d)]):
+        subprocess.run([PUBLISHER] + args, check=True, capture_output=True)
+    (d / "trusted").mkdir()
+    (d / "trusted" / "control.pem").write_bytes(
+        (d / "signing.pub.pem").read_bytes())
+    (d / "publisher.yaml").write_text(f"""
+plane: {PLANE}
+publisher.id: it-listener-{os.getpid()}
+signing.key_file: {d}/signing.key
+sealing.listener_key_file: {d}/sealing.pub.pem
+topics:
+  replication_factor: 1
+  partitions: 3
+""" + kafka_block(tb, tb["M3B_TB_KAFKA_CONTROL_USER"],
+                  tb["M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"]))
+    (d / "listener.yaml").write_text(f"""
+plane: {PLANE}
+listener.id: it-{RUN}
+listener.namespaces: [shop, m3-it]
+listener.trusted_keys_dir: {d}/trusted
+listener.sealing_key_file: {d}/sealing.key
+listener.workers: 4
+heartbeat.interval_ms: 1000
+shutdown.grace_ms: 10000
+retry.initial_backoff_ms: 100
+retry.max_backoff_ms: 2000
+kube.kubeconfig: {tb['M3B_TB_KUBE_LISTENER_KUBECONFIG']}
+""" + kafka_block(tb, tb["M3B_TB_KAFKA_LISTENER_USER_IT"],
+                  tb["M3B_TB_KAFKA_LISTENER_PASSWORD_FILE_IT"]))
+    # creates what is missing (status, dlq); an existing desired topic with
+    # other configs is reported, not changed
+    publisher(d, ["topics", "create"])
+    return d
+
+
+def publisher(d, args, stdin=None, timeout=120):
+    return subprocess.run([PUBLISHER] + args[:1] +
+                          ["--config", str(d / "publisher.yaml")] + args[1:],
+                          input=stdin, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def kubectl(tb, *args):
+    r = subprocess.run([tb["M3B_TB_KUBECTL"], "--kubeconfig",
+                        tb["M3B_TB_KUBE_ADMIN_KUBECONFIG"]] + list(args),
+                       capture_output=True, text=True, timeout=60)
+    return r
+
+
+def configmaps(tb):
+    """name -> (resourceVersion, labels) of this run's ConfigMaps."""
+    out = {}
+    for ns in NAMESPACES:
+        r = kubectl(tb, "get", "configmaps", "-n", ns, "-o", "json")
+        assert r.returncode == 0, r.stderr
+        for item in json.loads(r.stdout)["items"]:
+            name = item["metadata"]["name"]
+            if RUN in name:
+                out[f"{ns}/{name}"] = (item["metadata"]["resourceVersion"],
+                                       item["metadata"].get("labels", {}))
+    return out
+
+
+class Listener:
+    def __init__(self, d):
+        self.log = open(d / f"listener-{time.time_ns()}.log", "w+")
+        self.proc = subprocess.Popen(
+            [LISTENER, "run", "--config", str(d / "listener.yaml")],
+            stdout=subprocess.DEVNULL, stderr=self.log)
+
+    def stop(self, timeout=20):
+        self.proc.send_signal(signal.SIGTERM)
+        start = time.time()
+        rc = self.proc.wait(timeout=timeout)
+        self.log.flush()
+        return rc, time.time() - start
+
+    def text(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+
+def release_yaml(count):
+    docs = []
+    for i in range(count):
+        ns = NAMESPACES[i % 2]
+        docs.append(f"""apiVersion: v1
+kind: ConfigMap
+metadata: {{name: cm-{RUN}-{i}, namespace: {ns}}}
+data: {{index: "{i}"}}
+""")
+    return "---\n".join(docs)
+
+
+def dlq_records(tb):
+    c = Consumer({"bootstrap.servers": tb["M3B_TB_KAFKA_BOOTSTRAP"],
+                  "group.id": f"it-dlq-{uuid.uuid4()}",
+                  "enable.auto.commit": False,
+                  "enable.partition.eof": True})
+    md = c.list_topics(DLQ, timeout=10)
+    parts = list(md.topics[DLQ].partitions)
+    c.assign([TopicPartition(DLQ, p, 0) for p in parts])
+    out, eof = [], set()
+    deadline = time.time() + 30
+    while len(eof) < len(parts) and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        if m.error():
+            if m.error().code() == -191:
+                eof.add(m.partition())
+            continue
+        out.append((m.key(), dict(m.headers() or [])))
+    c.close()
+    return out
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def committed_all(tb, group):
+    """True when the group's committed offsets reach the high watermarks."""
+    c = Consumer({"bootstrap.servers": tb["M3B_TB_KAFKA_BOOTSTRAP"],
+                  "group.id": group, "enable.auto.commit": False})
+    md = c.list_topics(DESIRED, timeout=10)
+    tps = [TopicPartition(DESIRED, p) for p in md.topics[DESIRED].partitions]
+    committed = c.committed(tps, timeout=10)
+    ok = True
+    for tp in committed:
+        lo, hi = c.get_watermark_offsets(tp, timeout=10)
+        if hi > 0 and tp.offset < hi:
+            ok = False
+    c.close()
+    return ok
+
+
+def test_listener_end_to_end(tb, workdir):
+    d = workdir
+    listener = Listener(d)
+    try:
+        # 1. a release of 50 ConfigMaps across both bound namespaces
+        release = f"rel-{RUN}"
+        r = publisher(d, ["publish", "-f", "-", "--release", release],
+                      stdin=release_yaml(50))
+        assert r.returncode == 0, r.stderr
+        r = publisher(d, ["status", "--release", release, "--wait",
+                          "--timeout", "90"], timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr + listener.text()
+        assert "APPLIED" in r.stdout
+        cms = configmaps(tb)
+        assert len(cms) == 50, cms
+        for rv, labels in cms.values():
+            assert labels.get("app.kubernetes.io/managed-by") == "m3bridge"
+
+        # 2. an unsigned and a tampered record end in the dlq; it goes on
+        ctl = Producer({
+            "bootstrap.servers": tb["M3B_TB_KAFKA_SASL_BOOTSTRAP"],
+            "security.protocol": "SASL_SSL",
+            "sasl.mechanisms": tb["M3B_TB_KAFKA_SASL_MECHANISM"],
+            "sasl.username": tb["M3B_TB_KAFKA_CONTROL_USER"],
+            "sasl.password": open(
+                tb["M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"]).read().strip(),
+            "ssl.ca.location": tb["M3B_TB_KAFKA_CA"]})
+        bad_unsigned = f"/v1/ConfigMap/shop/unsigned-{RUN}".encode()
+        bad_tampered = f"/v1/ConfigMap/shop/tampered-{RUN}".encode()
+        ctl.produce(DESIRED, key=bad_unsigned, value=b"\xc3\x01junk")
+        ctl.produce(DESIRED, key=bad_tampered, value=b"\xc3\x01junk",
+                    headers=[("m3-sig", b"\x00" * 64),
+                             ("m3-kid", b"0123456789abcdef")])
+        assert ctl.flush(30) == 0
+
+        def dlq_has_both():
+            got = {k: h for k, h in dlq_records(tb)}
+            return bad_unsigned in got and bad_tampered in got
+        wait_for(dlq_has_both, 60, "the bad records in the dlq")
+        got = {k: h for k, h in dlq_records(tb)}
+        assert got[bad_unsigned]["m3-error-reason"] == b"SIG_MISSING"
+        assert got[bad_tampered]["m3-error-reason"] in (b"SIG_UNKNOWN_KEY",
+                                                        b"SIG_INVALID")
+        assert got[bad_unsigned]["m3-listener-id"] == f"it-{RUN}".encode()
+        assert got[bad_unsigned]["m3-source-topic"] == DESIRED.encode()
+
+        # 3. a DELETE removes the managed object, never an unmanaged one
+        r = kubectl(tb, "create", "configmap", f"unmanaged-{RUN}", "-n", "shop",
+                    "--from-literal=a=b")
+        assert r.returncode == 0, r.stderr
+        r = publisher(d, ["delete", f"/v1/ConfigMap/shop/cm-{RUN}-0",
+                          f"/v1/ConfigMap/shop/unmanaged-{RUN}",
+                          "--release", f"del-{RUN}"])
+        assert r.returncode == 0, r.stderr
+
+        def deleted():
+            return f"shop/cm-{RUN}-0" not in configmaps(tb)
+        wait_for(deleted, 60, "the managed ConfigMap to be deleted")
+        wait_for(lambda: any(k == f"/v1/ConfigMap/shop/unmanaged-{RUN}".encode()
+                             for k, _ in dlq_records(tb)), 60,
+                 "the unmanaged DELETE in the dlq")
+        assert kubectl(tb, "get", "configmap", f"unmanaged-{RUN}", "-n",
+                       "shop").returncode == 0
+        assert listener.proc.poll() is None, listener.text()
+        wait_for(lambda: committed_all(tb, f"m3bridge-{PLANE}"), 60,
+                 "committed offsets to reach the end")
+    finally:
+        rc, took = listener.stop()
+    assert rc == 0, listener.text()
+    assert took < 12, took
+
+    # 4. restart: nothing is re-applied
+    before = configmaps(tb)
+    listener = Listener(d)
+    try:
+        time.sleep(5)
+        assert listener.proc.poll() is None, listener.text()
+    finally:
+        rc, _ = listener.stop()
+    assert rc == 0, listener.text()
+    assert configmaps(tb) == before
+
+    # 5. redelivery: the group reset to the earliest offsets changes nothing
+    c = Consumer({"bootstrap.servers": tb["M3B_TB_KAFKA_BOOTSTRAP"],
+                  "group.id": f"m3bridge-{PLANE}", "enable.auto.commit": False})
+    md = c.list_topics(DESIRED, timeout=10)
+    tps = []
+    for p in md.topics[DESIRED].partitions:
+        lo, _ = c.get_watermark_offsets(TopicPartition(DESIRED, p), timeout=10)
+        tps.append(TopicPartition(DESIRED, p, lo))
+    c.commit(offsets=tps, asynchronous=False)
+    c.close()
+    listener = Listener(d)
+    try:
+        wait_for(lambda: committed_all(tb, f"m3bridge-{PLANE}"), 90,
+                 "the replayed topic to be committed again")
+        assert listener.proc.poll() is None, listener.text()
+    finally:
+        rc, _ = listener.stop()
+    assert rc == 0, listener.text()
+    assert configmaps(tb) == before
+    for key in before:
+        ns, name = key.split("/")
+        kubectl(tb, "delete", "configmap", "-n", ns, name, "--wait=false")
+    kubectl(tb, "delete", "configmap", f"unmanaged-{RUN}", "-n", "shop")
