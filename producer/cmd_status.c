@@ -233,7 +233,7 @@ static void print_table(const struct table *t, const char *release, int json) {
     } else {
       printf("%-56s %-14s %-18lld %-8s %s%s%s\n", o->key, phase,
              (long long)o->want_generation, age, pending(o) ? "" : o->reason,
-             !pending(o) && o->message[0] ? ": " : "",
+             !pending(o) && o->reason[0] && o->message[0] ? ": " : "",
              pending(o) ? "" : o->message);
     }
   }
