@@ -397,7 +397,7 @@ int m3b_cmd_status(int argc, char **argv) {
       if (o && (!release || strcmp(o->release, release) == 0)) {
         printf("%-56s %-14s %-18lld %s%s%s\n", o->key, m3b_phase_name(o->phase),
                (long long)o->status_generation, o->reason,
-               o->message[0] ? ": " : "", o->message);
+               o->reason[0] && o->message[0] ? ": " : "", o->message);
         fflush(stdout);
       }
     }
