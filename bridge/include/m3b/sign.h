@@ -1,6 +1,7 @@
 /*
  * sign.h - Ed25519 signatures over Kafka records (DESIGN.md section 5,
- * "Authenticity"; the wire format is docs/PROTOCOL.md ("Signing" and "Sealed secrets")).
+ * "Authenticity"; the wire format is docs/PROTOCOL.md ("Signing" and "Sealed
+ * secrets")).
  *
  * The control plane holds one signing key (m3b_sign_key_t) and signs every
  * DesiredState record: the signature covers the record key and the record
