@@ -1185,9 +1185,12 @@ static void listener_destroy(struct listener *listener) {
   m3b_producer_destroy(listener->producer);
   listener->producer = NULL;
   m3b_consumer_destroy(listener->consumer);
-  while (listener->jobs) {
+  while (listener->jobs) { /* pop the head: its all_prev is NULL */
     struct job *job = listener->jobs;
-    job_unlink(listener, job);
+    listener->jobs = job->all_next;
+    if (listener->jobs)
+      listener->jobs->all_prev = NULL;
+    listener->counters.in_flight--;
     job_free(job);
   }
   m3b_applier_destroy(listener->applier);
