@@ -29,8 +29,8 @@
 
 #include "testbed_env.h"
 
-#define TOPIC "m3.it.desired"
-#define GROUP "m3bridge-it"
+#define TOPIC "m3.smoke.desired"
+#define GROUP "m3bridge-smoke"
 #define NKEYS 12
 #define PER_KEY 5
 
@@ -185,7 +185,8 @@ static void produce_keyed_in_transaction(int64_t *start_ms) {
   rd_kafka_error_t *error;
   int k, i;
 
-  snprintf(txn_id, sizeof(txn_id), "m3bridge-publisher-it-%d", (int)getpid());
+  snprintf(txn_id, sizeof(txn_id), "m3bridge-publisher-smoke-%d",
+           (int)getpid());
   conf_set(conf, "transactional.id", txn_id);
   conf_set(conf, "enable.idempotence", "true");
   conf_set(conf, "acks", "all");
@@ -201,7 +202,7 @@ static void produce_keyed_in_transaction(int64_t *start_ms) {
     for (k = 0; k < NKEYS; k++) {
       char key[64], value[128];
       rd_kafka_resp_err_t err;
-      snprintf(key, sizeof(key), "apps/v1/Deployment/m3-it/web-%02d", k);
+      snprintf(key, sizeof(key), "apps/v1/Deployment/smoke/web-%02d", k);
       snprintf(value, sizeof(value), "%s seq=%d", run_id, i);
       err = rd_kafka_producev(
           rk, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_KEY(key, strlen(key)),
@@ -226,8 +227,8 @@ struct seen {
 
 static void consume_and_check(struct seen *seen) {
   rd_kafka_conf_t *conf =
-      sasl_conf(tb_require("M3B_TB_KAFKA_LISTENER_USER_IT"),
-                tb_require("M3B_TB_KAFKA_LISTENER_PASSWORD_FILE_IT"), NULL,
+      sasl_conf(tb_require("M3B_TB_KAFKA_LISTENER_USER_SMOKE"),
+                tb_require("M3B_TB_KAFKA_LISTENER_PASSWORD_FILE_SMOKE"), NULL,
                 tb_require("M3B_TB_KAFKA_CA"));
   rd_kafka_topic_partition_list_t *topics;
   rd_kafka_t *rk;
@@ -409,8 +410,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
 
 static void test_listener_cannot_write_desired(void **state) {
   rd_kafka_conf_t *conf =
-      sasl_conf(tb_require("M3B_TB_KAFKA_LISTENER_USER_IT"),
-                tb_require("M3B_TB_KAFKA_LISTENER_PASSWORD_FILE_IT"), NULL,
+      sasl_conf(tb_require("M3B_TB_KAFKA_LISTENER_USER_SMOKE"),
+                tb_require("M3B_TB_KAFKA_LISTENER_PASSWORD_FILE_SMOKE"), NULL,
                 tb_require("M3B_TB_KAFKA_CA"));
   struct dr_result res = {RD_KAFKA_RESP_ERR_NO_ERROR, 0};
   rd_kafka_t *rk;
