@@ -36,10 +36,12 @@
 #include <m3b/codec.h>
 #include <m3b/config.h>
 #include <m3b/event.h>
+#include <m3b/http.h>
 #include <m3b/index.h>
 #include <m3b/kafka.h>
 #include <m3b/kube.h>
 #include <m3b/log.h>
+#include <m3b/metrics.h>
 #include <m3b/schema.h>
 #include <m3b/seal.h>
 #include <m3b/sign.h>
@@ -55,6 +57,21 @@
 #define POLL_MS 100
 #define PRODUCE_WAIT_MS 1000
 #define MAX_HEADERS (M3B_KAFKA_MAX_HEADERS + M3B_DLQ_HEADER_COUNT)
+#define MAX_LABELS 1024
+
+/* Metric families (docs/OPERATIONS.md); the lag names are those of
+ * kafka-lag-exporter so its dashboards work unchanged. */
+#define METRIC_LAG "kafka_consumergroup_group_lag"
+#define METRIC_LAG_SECONDS "kafka_consumergroup_group_lag_seconds"
+#define METRIC_COMMITTED "m3bridge_committed_offset"
+#define METRIC_HIGH_WATERMARK "m3bridge_high_watermark"
+#define METRIC_EVENTS "m3bridge_events_total"
+#define METRIC_APPLY_LATENCY "m3bridge_apply_latency_seconds"
+#define METRIC_PUBLISH_TO_APPLIED "m3bridge_publish_to_applied_seconds"
+#define METRIC_IN_FLIGHT "m3bridge_in_flight"
+#define METRIC_PAUSED "m3bridge_paused_partitions"
+#define METRIC_RETRIES "m3bridge_retries_total"
+#define METRIC_RESYNC_RUNS "m3bridge_status_resync_runs_total"
 
 static volatile sig_atomic_t stop_signal;
 
@@ -98,6 +115,7 @@ struct partition {
   int retrying; /* records of it waiting for a retry */
   struct job *held_head, *held_tail;
   int64_t *offsets;
+  int64_t *timestamps; /* Kafka timestamps of the records in offsets */
   unsigned char *done;
   size_t head, count, cap;
   int64_t last_timestamp_ms; /* of the last finished record */
@@ -116,7 +134,8 @@ struct worker {
   unsigned seed;
 };
 
-/* What the loop counts; exported as metrics once the HTTP side lands. */
+/* What the loop counts; logged with each heartbeat (the metrics registry
+ * exports the same numbers). */
 struct counters {
   uint64_t applied, deleted, stale, rejected, failed, retries, forgotten;
   uint64_t produce_failures;
@@ -156,7 +175,132 @@ struct listener {
   size_t worker_count;
   struct m3b_partition_offsets offsets[MAX_PARTITIONS];
   struct m3b_partition_lag lags[MAX_PARTITIONS];
+  int refresh_lag; /* main thread: a rebalance changed the assignment */
+
+  m3b_metrics_t *metrics;
+  char group[300];
+  char partition_labels[MAX_LABELS]; /* group="..",topic="..",partition= */
+
+  /* /readyz, read on the HTTP thread */
+  pthread_mutex_t ready_lock;
+  size_t assigned_count;
+  int64_t kafka_ok_ms;  /* monotonic: last record or broker answer */
+  int64_t kafka_err_ms; /* monotonic: last transport/auth error, 0 none */
+  char kafka_err[M3B_HTTP_DETAIL_MAX];
+  int kube_down; /* the last apiserver call failed with KUBE_TRANSPORT */
 };
+
+/* --- readiness and metrics -------------------------------------------------
+ */
+
+/* Kafka answered: a record arrived or the broker returned offsets. */
+static void note_kafka_ok(struct listener *listener) {
+  pthread_mutex_lock(&listener->ready_lock);
+  listener->kafka_ok_ms = now_ms(CLOCK_MONOTONIC);
+  pthread_mutex_unlock(&listener->ready_lock);
+}
+
+static void note_kafka_error(struct listener *listener, m3b_err_t err,
+                             const char *errstr) {
+  pthread_mutex_lock(&listener->ready_lock);
+  listener->kafka_err_ms = now_ms(CLOCK_MONOTONIC);
+  /* the reason is one line of /readyz: the start of errstr is enough */
+  snprintf(listener->kafka_err, sizeof(listener->kafka_err), "%.160s (%s)",
+           errstr, m3b_err_name(err));
+  pthread_mutex_unlock(&listener->ready_lock);
+}
+
+/* /readyz, on the HTTP thread: Kafka is up when partitions are assigned or
+ * the broker answered recently, and no transport or authorization error
+ * came after its last answer; the apiserver is up unless its last call
+ * failed in transport. */
+static int ready(void *opaque, char *detail, size_t detail_size) {
+  struct listener *listener = opaque;
+  int64_t now = now_ms(CLOCK_MONOTONIC);
+  int64_t recent = 3 * listener->heartbeat_ms;
+  int kafka_up, stopping, ok = 0;
+
+  pthread_mutex_lock(&listener->lock);
+  stopping = listener->stopping;
+  pthread_mutex_unlock(&listener->lock);
+  if (recent < 30000)
+    recent = 30000;
+  pthread_mutex_lock(&listener->ready_lock);
+  kafka_up =
+      listener->assigned_count > 0 ||
+      (listener->kafka_ok_ms > 0 && now - listener->kafka_ok_ms < recent);
+  if (stopping)
+    snprintf(detail, detail_size, "stopping");
+  else if (listener->kafka_err_ms > 0 &&
+           listener->kafka_err_ms >= listener->kafka_ok_ms)
+    snprintf(detail, detail_size, "kafka unreachable: %s", listener->kafka_err);
+  else if (!kafka_up)
+    snprintf(detail, detail_size,
+             "kafka unreachable: no partition assigned and no broker answer "
+             "in the last %lld ms",
+             (long long)recent);
+  else if (listener->kube_down)
+    snprintf(detail, detail_size, "kubernetes api unreachable");
+  else
+    ok = 1;
+  pthread_mutex_unlock(&listener->ready_lock);
+  return ok;
+}
+
+static m3b_err_t declare_metrics(struct listener *listener) {
+  static const struct {
+    const char *name;
+    m3b_metric_type_t type;
+    const char *help;
+  } families[] = {
+      {METRIC_LAG, M3B_METRIC_GAUGE,
+       "Messages of the partition not yet committed by the group."},
+      {METRIC_LAG_SECONDS, M3B_METRIC_GAUGE,
+       "Seconds since the Kafka timestamp of the partition's oldest record "
+       "not yet finished; 0 when caught up."},
+      {METRIC_COMMITTED, M3B_METRIC_GAUGE,
+       "The group's committed offset of the partition."},
+      {METRIC_HIGH_WATERMARK, M3B_METRIC_GAUGE,
+       "The partition's high watermark at the last fetch."},
+      {METRIC_EVENTS, M3B_METRIC_COUNTER,
+       "Records of the desired topic finished, by phase and reason."},
+      {METRIC_APPLY_LATENCY, M3B_METRIC_HISTOGRAM,
+       "Time spent in apiserver writes for one applied or deleted object."},
+      {METRIC_PUBLISH_TO_APPLIED, M3B_METRIC_HISTOGRAM,
+       "From the record's Kafka timestamp to the object being applied."},
+      {METRIC_IN_FLIGHT, M3B_METRIC_GAUGE,
+       "Records read and not yet finished."},
+      {METRIC_PAUSED, M3B_METRIC_GAUGE,
+       "Assigned partitions paused (queue full or a record retrying)."},
+      {METRIC_RETRIES, M3B_METRIC_COUNTER,
+       "Retries of records after transient failures."},
+      {METRIC_RESYNC_RUNS, M3B_METRIC_COUNTER,
+       "Status resyncs of every managed object (one per start)."},
+  };
+  char group[300], topic[600];
+  size_t i;
+  m3b_err_t err;
+
+  for (i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+    err = m3b_metrics_declare(listener->metrics, families[i].name,
+                              families[i].type, families[i].help, NULL, 0);
+    if (err)
+      return err;
+  }
+  err = m3b_metrics_escape(listener->group, group, sizeof(group));
+  if (!err)
+    err = m3b_metrics_escape(listener->desired_topic, topic, sizeof(topic));
+  if (err)
+    return err;
+  snprintf(listener->partition_labels, sizeof(listener->partition_labels),
+           "group=\"%s\",topic=\"%s\",partition=", group, topic);
+  /* series that exist from the start, so dashboards show 0, not nothing */
+  (void)m3b_metrics_gauge_set(listener->metrics, METRIC_IN_FLIGHT, NULL, 0);
+  (void)m3b_metrics_gauge_set(listener->metrics, METRIC_PAUSED, NULL, 0);
+  (void)m3b_metrics_counter_add(listener->metrics, METRIC_RETRIES, NULL, 0);
+  (void)m3b_metrics_counter_add(listener->metrics, METRIC_RESYNC_RUNS, NULL, 0);
+  return M3B_OK;
+}
 
 /* --- jobs ------------------------------------------------------------------
  */
@@ -230,6 +374,8 @@ static void job_link(struct listener *listener, struct job *job) {
     listener->jobs->all_prev = job;
   listener->jobs = job;
   listener->counters.in_flight++;
+  (void)m3b_metrics_gauge_set(listener->metrics, METRIC_IN_FLIGHT, NULL,
+                              (double)listener->counters.in_flight);
 }
 
 /* Under listener->lock. */
@@ -241,6 +387,8 @@ static void job_unlink(struct listener *listener, struct job *job) {
   if (job->all_next)
     job->all_next->all_prev = job->all_prev;
   listener->counters.in_flight--;
+  (void)m3b_metrics_gauge_set(listener->metrics, METRIC_IN_FLIGHT, NULL,
+                              (double)listener->counters.in_flight);
 }
 
 /* --- offsets ---------------------------------------------------------------
@@ -347,7 +495,46 @@ static int backoff_wait(struct listener *listener, const struct job *job,
   return go;
 }
 
-static void count_outcome(struct listener *listener,
+/* Exports one finished record: its phase and reason, and for records that
+ * reached the apiserver the apply and the end-to-end latency. */
+static void observe_outcome(struct listener *listener, const struct job *job,
+                            const struct m3b_outcome *out) {
+  char labels[MAX_LABELS];
+  const char *phase = out->forget ? "FORGOTTEN" : m3b_phase_name(out->phase);
+  const char *reason = out->err ? m3b_err_name(out->err) : "OK";
+
+  /* phase and reason names are identifiers: nothing to escape */
+  snprintf(labels, sizeof(labels), "phase=\"%s\",reason=\"%s\"", phase, reason);
+  (void)m3b_metrics_counter_add(listener->metrics, METRIC_EVENTS, labels, 1);
+  if (out->forget || out->noop ||
+      (out->phase != M3B_PHASE_APPLIED && out->phase != M3B_PHASE_DELETED))
+    return;
+  (void)m3b_metrics_histogram_observe(listener->metrics, METRIC_APPLY_LATENCY,
+                                      NULL,
+                                      (double)out->apply_latency_ms / 1000.0);
+  if (job->timestamp_ms > 0 && out->finished_at_ms >= job->timestamp_ms)
+    (void)m3b_metrics_histogram_observe(
+        listener->metrics, METRIC_PUBLISH_TO_APPLIED, NULL,
+        (double)(out->finished_at_ms - job->timestamp_ms) / 1000.0);
+}
+
+/* The apiserver is down for /readyz while the last call that reached for
+ * it failed in transport; any answer from it clears that. */
+static void note_kube(struct listener *listener, m3b_err_t err) {
+  int down;
+  if (err == M3B_ERR_KUBE_TRANSPORT)
+    down = 1;
+  else if (err == M3B_OK ||
+           (err >= M3B_ERR_KUBE_THROTTLED && err <= M3B_ERR_KUBE_GONE))
+    down = 0;
+  else
+    return; /* refused before any apiserver call */
+  pthread_mutex_lock(&listener->ready_lock);
+  listener->kube_down = down;
+  pthread_mutex_unlock(&listener->ready_lock);
+}
+
+static void count_outcome(struct listener *listener, const struct job *job,
                           const struct m3b_outcome *out) {
   struct counters *c = &listener->counters;
   pthread_mutex_lock(&listener->lock);
@@ -367,6 +554,7 @@ static void count_outcome(struct listener *listener,
       (out->phase == M3B_PHASE_REJECTED || out->phase == M3B_PHASE_FAILED))
     c->reasons[out->err]++;
   pthread_mutex_unlock(&listener->lock);
+  observe_outcome(listener, job, out);
 }
 
 /* Queues one record for job, retrying while the local queue is full. */
@@ -487,6 +675,7 @@ static void process_job(struct listener *listener, struct worker *worker,
     if (!current)
       break;
     m3b_applier_process(listener->applier, &in, &out);
+    note_kube(listener, out.err);
     if (!out.retriable)
       break;
     if (!retrying) {
@@ -504,6 +693,7 @@ static void process_job(struct listener *listener, struct worker *worker,
     pthread_mutex_lock(&listener->lock);
     listener->counters.retries++;
     pthread_mutex_unlock(&listener->lock);
+    (void)m3b_metrics_counter_add(listener->metrics, METRIC_RETRIES, NULL, 1);
     M3B_LOG(listener->log, M3B_LOG_WARN, MODULE,
             "partition %d offset %" PRId64 " key %s: %s (%s); retry %u in %lld "
             "ms, partition paused",
@@ -523,7 +713,7 @@ static void process_job(struct listener *listener, struct worker *worker,
     job_finish(listener, job, 0);
     return;
   }
-  count_outcome(listener, &out);
+  count_outcome(listener, job, &out);
   if (out.dlq || out.status) {
     /* the applier already logged refusals at warn */
     M3B_LOG(listener->log, M3B_LOG_DEBUG, MODULE,
@@ -586,6 +776,7 @@ static int try_enqueue(struct listener *listener, struct job *job) {
   pthread_mutex_lock(&worker->lock);
   if (worker->depth < listener->queue_depth && p->count < p->cap) {
     p->offsets[(p->head + p->count) % p->cap] = job->offset;
+    p->timestamps[(p->head + p->count) % p->cap] = job->timestamp_ms;
     p->done[(p->head + p->count) % p->cap] = 0;
     p->count++;
     job->registered = 1;
@@ -697,7 +888,7 @@ static void store_idle_positions(struct listener *listener) {
 /* Pauses partitions with held records or a record waiting to be retried,
  * resumes the others. */
 static void update_pauses(struct listener *listener) {
-  size_t i;
+  size_t i, paused = 0;
   for (i = 0; i < MAX_PARTITIONS; i++) {
     struct partition *p = &listener->partitions[i];
     int want;
@@ -706,16 +897,45 @@ static void update_pauses(struct listener *listener) {
     pthread_mutex_lock(&listener->lock);
     want = p->held_head != NULL || p->retrying > 0;
     pthread_mutex_unlock(&listener->lock);
-    if (want == p->paused)
-      continue;
-    if ((want ? m3b_consumer_pause : m3b_consumer_resume)(listener->consumer,
-                                                          (int32_t)i) == M3B_OK)
+    if (want != p->paused && (want ? m3b_consumer_pause : m3b_consumer_resume)(
+                                 listener->consumer, (int32_t)i) == M3B_OK)
       p->paused = want;
+    if (p->paused)
+      paused++;
   }
+  (void)m3b_metrics_gauge_set(listener->metrics, METRIC_PAUSED, NULL,
+                              (double)paused);
 }
 
 /* --- rebalance (main thread, inside poll or close) --------------------------
  */
+
+/* Counts the assigned partitions for /readyz. */
+static void note_assignment(struct listener *listener) {
+  size_t i, assigned = 0;
+  pthread_mutex_lock(&listener->lock);
+  for (i = 0; i < MAX_PARTITIONS; i++)
+    if (listener->partitions[i].assigned)
+      assigned++;
+  pthread_mutex_unlock(&listener->lock);
+  pthread_mutex_lock(&listener->ready_lock);
+  listener->assigned_count = assigned;
+  pthread_mutex_unlock(&listener->ready_lock);
+}
+
+/* A revoked partition's series stop being exported: another replica
+ * reports it now. */
+static void remove_partition_series(struct listener *listener,
+                                    int32_t partition) {
+  static const char *const families[] = {
+      METRIC_LAG, METRIC_LAG_SECONDS, METRIC_COMMITTED, METRIC_HIGH_WATERMARK};
+  char match[64];
+  size_t i;
+  /* the closing quote keeps partition="1" from matching partition="10" */
+  snprintf(match, sizeof(match), "partition=\"%d\"", (int)partition);
+  for (i = 0; i < sizeof(families) / sizeof(families[0]); i++)
+    m3b_metrics_remove_matching(listener->metrics, families[i], match);
+}
 
 static void on_rebalance(m3b_consumer_t *consumer, enum m3b_rebalance event,
                          const int32_t *partitions, size_t count,
@@ -739,7 +959,9 @@ static void on_rebalance(m3b_consumer_t *consumer, enum m3b_rebalance event,
       p->head = p->count = 0;
       p->stored = -1;
     }
+    listener->refresh_lag = 1;
     pthread_mutex_unlock(&listener->lock);
+    note_assignment(listener);
     return;
   }
 
@@ -794,20 +1016,65 @@ static void on_rebalance(m3b_consumer_t *consumer, enum m3b_rebalance event,
     p->paused = 0;
     p->head = p->count = 0;
   }
+  listener->refresh_lag = 1;
   pthread_cond_broadcast(&listener->wake);
   pthread_mutex_unlock(&listener->lock);
+  note_assignment(listener);
+  for (i = 0; i < count; i++)
+    remove_partition_series(listener, partitions[i]);
 }
 
 /* --- heartbeat and status resync --------------------------------------------
  */
 
-static void send_heartbeat(struct listener *listener,
-                           enum m3b_listener_state state) {
-  struct m3b_heartbeat hb;
-  struct m3b_buf buf;
-  char errstr[512], key[300];
+/* Seconds since the Kafka timestamp of the partition's oldest record not
+ * yet finished: the head of its in-flight window, else its first held
+ * record, else (records not fetched yet) the last finished record's, which
+ * overstates the age by at most the gap to the next record. Under
+ * listener->lock, on the main thread. */
+static double lag_seconds(struct listener *listener, int32_t partition,
+                          int64_t lag_messages, int64_t high_watermark,
+                          int64_t now) {
+  const struct partition *p = &listener->partitions[partition];
+  int64_t oldest = 0, position;
+
+  if (lag_messages <= 0)
+    return 0;
+  if (p->count && p->timestamps)
+    oldest = p->timestamps[p->head];
+  else if (p->held_head)
+    oldest = p->held_head->timestamp_ms;
+  else {
+    position = m3b_consumer_position(listener->consumer, partition);
+    if (position >= 0 && position < high_watermark)
+      oldest = p->last_timestamp_ms;
+  }
+  return oldest > 0 && now > oldest ? (double)(now - oldest) / 1000.0 : 0;
+}
+
+/* Exports one partition's offsets and lag. Under listener->lock. */
+static void export_lag(struct listener *listener,
+                       const struct m3b_partition_lag *lag, double seconds) {
+  char labels[MAX_LABELS + 16]; /* partition_labels and the number */
+  snprintf(labels, sizeof(labels), "%s\"%d\"", listener->partition_labels,
+           (int)lag->partition);
+  (void)m3b_metrics_gauge_set(listener->metrics, METRIC_LAG, labels,
+                              (double)lag->lag_messages);
+  (void)m3b_metrics_gauge_set(listener->metrics, METRIC_LAG_SECONDS, labels,
+                              seconds);
+  (void)m3b_metrics_gauge_set(listener->metrics, METRIC_COMMITTED, labels,
+                              (double)lag->committed_offset);
+  (void)m3b_metrics_gauge_set(listener->metrics, METRIC_HIGH_WATERMARK, labels,
+                              (double)lag->high_watermark);
+}
+
+/* Fills listener->lags with the assigned partitions' offsets and lag,
+ * exports them, and returns how many there are. A broker answer counts as
+ * Kafka being reachable for /readyz. Main thread. */
+static size_t collect_lags(struct listener *listener, int64_t now,
+                           enum m3b_listener_state *state) {
+  char errstr[512];
   size_t count = 0, i;
-  int64_t now = now_ms(CLOCK_REALTIME);
   m3b_err_t err;
 
   err = m3b_consumer_offsets(listener->consumer, listener->offsets,
@@ -816,14 +1083,17 @@ static void send_heartbeat(struct listener *listener,
   if (err) {
     M3B_LOG(listener->log, M3B_LOG_WARN, MODULE, "heartbeat: %s", errstr);
     count = 0;
+  } else if (count > 0) {
+    note_kafka_ok(listener);
   }
   pthread_mutex_lock(&listener->lock);
+  listener->refresh_lag = 0;
   for (i = 0; i < count; i++) {
     const struct m3b_partition_offsets *o = &listener->offsets[i];
     struct m3b_partition_lag *lag = &listener->lags[i];
-    int64_t last_ts = o->partition >= 0 && o->partition < MAX_PARTITIONS
-                          ? listener->partitions[o->partition].last_timestamp_ms
-                          : 0;
+    int valid = o->partition >= 0 && o->partition < MAX_PARTITIONS;
+    int64_t last_ts =
+        valid ? listener->partitions[o->partition].last_timestamp_ms : 0;
     lag->topic = listener->desired_topic;
     lag->partition = o->partition;
     lag->committed_offset = o->committed;
@@ -836,9 +1106,29 @@ static void send_heartbeat(struct listener *listener,
     lag->lag_ms = lag->lag_messages > 0 && last_ts > 0 && now > last_ts
                       ? now - last_ts
                       : 0;
-    if (listener->partitions[o->partition % MAX_PARTITIONS].retrying)
-      state = M3B_LISTENER_DEGRADED;
+    if (!valid)
+      continue;
+    export_lag(listener, lag,
+               lag_seconds(listener, o->partition, lag->lag_messages,
+                           o->high_watermark, now));
+    if (state && listener->partitions[o->partition].retrying)
+      *state = M3B_LISTENER_DEGRADED;
   }
+  pthread_mutex_unlock(&listener->lock);
+  return count;
+}
+
+static void send_heartbeat(struct listener *listener,
+                           enum m3b_listener_state state) {
+  struct m3b_heartbeat hb;
+  struct m3b_buf buf;
+  char errstr[512], key[300];
+  size_t count;
+  int64_t now = now_ms(CLOCK_REALTIME);
+  m3b_err_t err;
+
+  count = collect_lags(listener, now, &state);
+  pthread_mutex_lock(&listener->lock);
   M3B_LOG(listener->log, M3B_LOG_INFO, MODULE,
           "heartbeat: %zu partition(s); applied %" PRIu64 " deleted %" PRIu64
           " stale %" PRIu64 " rejected %" PRIu64 " failed %" PRIu64
@@ -943,6 +1233,8 @@ static m3b_err_t load_settings(struct listener *listener, char *errstr,
     id = host;
   }
   snprintf(listener->listener_id, sizeof(listener->listener_id), "%s", id);
+  snprintf(listener->group, sizeof(listener->group), "m3bridge-%s",
+           listener->plane);
   if (m3b_kafka_topic_name(config, "desired", listener->desired_topic,
                            sizeof(listener->desired_topic)) ||
       m3b_kafka_topic_name(config, "status", listener->status_topic,
@@ -1011,7 +1303,6 @@ static m3b_err_t open_all(struct listener *listener, char *errstr,
                           size_t errstr_size) {
   struct m3b_applier_config acfg;
   const char *path;
-  char group[300];
   size_t i, keys = 0;
   m3b_err_t err;
 
@@ -1065,9 +1356,8 @@ static m3b_err_t open_all(struct listener *listener, char *errstr,
                                  listener->log, errstr, errstr_size);
   if (!listener->producer)
     return M3B_ERR_KAFKA;
-  snprintf(group, sizeof(group), "m3bridge-%s", listener->plane);
   listener->consumer = m3b_consumer_new_group(
-      listener->config, group, listener->log, errstr, errstr_size);
+      listener->config, listener->group, listener->log, errstr, errstr_size);
   if (!listener->consumer)
     return M3B_ERR_KAFKA;
   for (i = 0; i < MAX_PARTITIONS; i++) {
@@ -1080,7 +1370,7 @@ static m3b_err_t open_all(struct listener *listener, char *errstr,
           "namespace(s), sealing key %s, %zu worker(s), group %s",
           listener->listener_id, listener->plane, keys,
           listener->namespace_count, listener->seal_key ? "loaded" : "none",
-          listener->worker_count, group);
+          listener->worker_count, listener->group);
   return M3B_OK;
 }
 
@@ -1093,8 +1383,9 @@ static m3b_err_t ensure_windows(struct listener *listener) {
     if (!p->assigned || p->offsets)
       continue;
     p->offsets = calloc(p->cap, sizeof(*p->offsets));
+    p->timestamps = calloc(p->cap, sizeof(*p->timestamps));
     p->done = calloc(p->cap, 1);
-    if (!p->offsets || !p->done)
+    if (!p->offsets || !p->timestamps || !p->done)
       return M3B_ERR_NOMEM;
   }
   return M3B_OK;
@@ -1167,7 +1458,13 @@ static struct listener *listener_new(m3b_config_t *config, m3b_log_t *log) {
     return NULL;
   listener->config = config;
   listener->log = log;
+  listener->metrics = m3b_metrics_new();
+  if (!listener->metrics) {
+    free(listener);
+    return NULL;
+  }
   pthread_mutex_init(&listener->lock, NULL);
+  pthread_mutex_init(&listener->ready_lock, NULL);
   pthread_cond_init(&listener->wake, NULL);
   for (i = 0; i < MAX_WORKERS; i++) {
     pthread_mutex_init(&listener->workers[i].lock, NULL);
@@ -1205,6 +1502,7 @@ static void listener_destroy(struct listener *listener) {
     free(listener->cluster_kinds[i]);
   for (i = 0; i < MAX_PARTITIONS; i++) {
     free(listener->partitions[i].offsets);
+    free(listener->partitions[i].timestamps);
     free(listener->partitions[i].done);
   }
   for (i = 0; i < MAX_WORKERS; i++) {
@@ -1212,7 +1510,9 @@ static void listener_destroy(struct listener *listener) {
     pthread_cond_destroy(&listener->workers[i].cond);
   }
   pthread_cond_destroy(&listener->wake);
+  pthread_mutex_destroy(&listener->ready_lock);
   pthread_mutex_destroy(&listener->lock);
+  m3b_metrics_destroy(listener->metrics); /* last: job_unlink updates it */
   free(listener);
 }
 
@@ -1252,6 +1552,8 @@ static m3b_err_t run_loop(struct listener *listener) {
       store_idle_positions(listener);
       send_heartbeat(listener, M3B_LISTENER_RUNNING);
       next_heartbeat = now + listener->heartbeat_ms;
+    } else if (listener->refresh_lag) { /* only the main thread writes it */
+      (void)collect_lags(listener, now_ms(CLOCK_REALTIME), NULL);
     }
     err = m3b_consumer_poll(listener->consumer, POLL_MS, &msg, errstr,
                             sizeof(errstr));
@@ -1262,10 +1564,13 @@ static m3b_err_t run_loop(struct listener *listener) {
       return err;
     }
     if (err) { /* transport, authorization: keep running, delete nothing */
+      if (err == M3B_ERR_KAFKA_TRANSPORT || err == M3B_ERR_KAFKA_AUTH)
+        note_kafka_error(listener, err, errstr);
       M3B_LOG(listener->log, M3B_LOG_WARN, MODULE, "%s (%s); still running",
               errstr, m3b_err_name(err));
       continue;
     }
+    note_kafka_ok(listener);
     if (ensure_windows(listener))
       return M3B_ERR_NOMEM;
     err = dispatch(listener, msg);
@@ -1320,6 +1625,7 @@ static const char usage_opts[] =
 
 int cmd_run(int argc, char **argv) {
   struct listener *listener = NULL;
+  m3b_http_t *http = NULL;
   struct sigaction sa;
   m3b_config_t *config;
   m3b_log_t *log = NULL;
@@ -1372,9 +1678,29 @@ int cmd_run(int argc, char **argv) {
     M3B_LOG(log, M3B_LOG_ERROR, MODULE, "%s (%s)", errstr, m3b_err_name(err));
     goto out;
   }
+  if (!check) {
+    err = declare_metrics(listener);
+    if (err) {
+      M3B_LOG(log, M3B_LOG_ERROR, MODULE, "declaring metrics: %s",
+              m3b_err_name(err));
+      goto out;
+    }
+    /* before the index load, so /healthz answers while it runs */
+    http = m3b_http_start(m3b_config_get(config, "http.address"),
+                          listener->metrics, ready, listener, log, errstr,
+                          sizeof(errstr));
+    if (!http) {
+      M3B_LOG(log, M3B_LOG_ERROR, MODULE, "http.address: %s", errstr);
+      goto out;
+    }
+    M3B_LOG(log, M3B_LOG_INFO, MODULE,
+            "serving /healthz, /readyz and /metrics on %s (port %d)",
+            m3b_config_get(config, "http.address"), m3b_http_port(http));
+  }
   err = load_index(listener);
   if (err)
     goto out;
+  note_kube(listener, M3B_OK);
   if (check) {
     M3B_LOG(log, M3B_LOG_INFO, MODULE, "check passed");
     rc = M3B_EXIT_OK;
@@ -1383,6 +1709,7 @@ int cmd_run(int argc, char **argv) {
   /* status resync: the control plane learns the state of every managed
    * object, also those it has not heard of since its last restart */
   m3b_index_each(m3b_applier_index(listener->applier), resync_one, listener);
+  (void)m3b_metrics_counter_add(listener->metrics, METRIC_RESYNC_RUNS, NULL, 1);
   err = start_workers(listener);
   if (err)
     goto out;
@@ -1393,6 +1720,7 @@ int cmd_run(int argc, char **argv) {
   M3B_LOG(log, M3B_LOG_INFO, MODULE, "stopped (%s)", m3b_err_name(err));
 
 out:
+  m3b_http_stop(http); /* before the listener its callbacks read */
   listener_destroy(listener);
   m3b_log_destroy(log);
   m3b_config_destroy(config);

@@ -8,10 +8,15 @@ objects are checked with the admin kubeconfig.
 Needs the test bed (tests/testbed/testbed up); fails, never skips, without it.
 """
 import json
+import math
 import os
+import re
 import signal
+import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 
 import pytest
@@ -130,11 +135,11 @@ def configmaps(tb):
 
 
 class Listener:
-    def __init__(self, d):
+    def __init__(self, d, extra=()):
         self.log = open(d / f"listener-{time.time_ns()}.log", "w+")
         self.proc = subprocess.Popen(
-            [LISTENER, "run", "--config", str(d / "listener.yaml")],
-            stdout=subprocess.DEVNULL, stderr=self.log)
+            [LISTENER, "run", "--config", str(d / "listener.yaml")] +
+            list(extra), stdout=subprocess.DEVNULL, stderr=self.log)
 
     def stop(self, timeout=20):
         self.proc.send_signal(signal.SIGTERM)
@@ -314,3 +319,154 @@ def test_listener_end_to_end(tb, workdir):
         ns, name = key.split("/")
         kubectl(tb, "delete", "configmap", "-n", ns, name, "--wait=false")
     kubectl(tb, "delete", "configmap", f"unmanaged-{RUN}", "-n", "shop")
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port, path):
+    """(status, body) of GET http://127.0.0.1:port/path; (0, error) when
+    nothing answers yet."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}",
+                                    timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except (urllib.error.URLError, ConnectionError, socket.timeout) as e:
+        return 0, str(e)
+
+
+METRIC_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
+SAMPLE = re.compile(rf"^({METRIC_NAME})(?:\{{((?:{LABEL})(?:,{LABEL})*)?\}})? "
+                    r"(\S+)$")
+LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_exposition(text):
+    """Checks the Prometheus text format 0.0.4 strictly enough to catch
+    what promtool would, and returns [(name, {label: value}, value)]."""
+    assert text.endswith("\n"), "exposition must end with a newline"
+    types, samples = {}, []
+    for n, line in enumerate(text.splitlines(), 1):
+        assert line, f"line {n}: empty line"
+        if line.startswith("#"):
+            parts = line.split(" ", 3)
+            assert parts[1] in ("HELP", "TYPE"), f"line {n}: {line}"
+            assert re.fullmatch(METRIC_NAME, parts[2]), f"line {n}: {line}"
+            if parts[1] == "TYPE":
+                assert parts[3] in ("counter", "gauge", "histogram"), line
+                assert parts[2] not in types, f"line {n}: second TYPE"
+                types[parts[2]] = parts[3]
+            continue
+        m = SAMPLE.match(line)
+        assert m, f"line {n}: malformed sample: {line}"
+        name, labels, value = m.group(1), m.group(2) or "", m.group(3)
+        family = re.sub(r"_(bucket|sum|count)$", "", name)
+        kind = types.get(name) or types.get(family)
+        assert kind, f"line {n}: {name} has no # TYPE before it"
+        v = float(value)  # accepts NaN, +Inf, -Inf
+        lab = dict(LABEL_RE.findall(labels))
+        if kind == "counter":
+            assert v >= 0 and not math.isnan(v), f"line {n}: {line}"
+        samples.append((name, lab, v))
+    for family, kind in types.items():
+        if kind != "histogram":
+            continue
+        buckets = [(s[1]["le"], s[2]) for s in samples
+                   if s[0] == family + "_bucket"]
+        assert buckets and buckets[-1][0] == "+Inf", family
+        counts = [b[1] for b in buckets]
+        assert counts == sorted(counts), f"{family}: buckets not cumulative"
+        count = [s[2] for s in samples if s[0] == family + "_count"]
+        assert count and count[0] == counts[-1], family
+    return samples
+
+
+def test_listener_http_endpoints(tb, workdir):
+    d = workdir
+    port = free_port()
+    listener = Listener(d, ["--set", f"http.address=127.0.0.1:{port}"])
+    group = f"m3bridge-{PLANE}"
+    count = 5
+    try:
+        wait_for(lambda: http_get(port, "/healthz")[0] == 200, 30,
+                 "/healthz to answer")
+        assert http_get(port, "/healthz") == (200, "ok")
+        release = f"http-{RUN}"
+        docs = release_yaml(count).replace(f"cm-{RUN}-", f"cm-http-{RUN}-")
+        r = publisher(d, ["publish", "-f", "-", "--release", release],
+                      stdin=docs)
+        assert r.returncode == 0, r.stderr
+        r = publisher(d, ["status", "--release", release, "--wait",
+                          "--timeout", "90"], timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr + listener.text()
+
+        wait_for(lambda: http_get(port, "/readyz")[0] == 200, 30,
+                 "/readyz to report ready")
+        status, body = http_get(port, "/readyz")
+        assert (status, body.strip()) == (200, "ready"), body
+
+        def metrics():
+            status, text = http_get(port, "/metrics")
+            assert status == 200, text
+            return text, parse_exposition(text)
+
+        text, samples = metrics()
+        applied = sum(v for name, lab, v in samples
+                      if name == "m3bridge_events_total" and
+                      lab.get("phase") == "APPLIED")
+        assert applied >= count, text
+        lag = [(lab, v) for name, lab, v in samples
+               if name == "kafka_consumergroup_group_lag"]
+        assert lag and all(lab.get("group") == group and
+                           lab.get("topic") == DESIRED and "partition" in lab
+                           for lab, _ in lag), text
+        for name in ("kafka_consumergroup_group_lag_seconds",
+                     "m3bridge_committed_offset", "m3bridge_high_watermark",
+                     "m3bridge_in_flight", "m3bridge_paused_partitions",
+                     "m3bridge_retries_total",
+                     "m3bridge_status_resync_runs_total",
+                     "m3bridge_apply_latency_seconds_count",
+                     "m3bridge_publish_to_applied_seconds_count"):
+            assert any(s[0] == name for s in samples), f"{name} missing"
+
+        def caught_up():
+            _, now = metrics()
+            lags = [v for name, lab, v in now
+                    if name in ("kafka_consumergroup_group_lag",
+                                "kafka_consumergroup_group_lag_seconds")
+                    and lab.get("group") == group]
+            return lags and all(v == 0 for v in lags)
+        wait_for(caught_up, 60, "the lag gauges to reach 0")
+
+        text, _ = metrics()
+        promtool = "/usr/bin/promtool"
+        if os.path.exists(promtool):  # optional: the parser above always runs
+            r = subprocess.run([promtool, "check", "metrics"], input=text,
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, r.stdout + r.stderr
+        assert http_get(port, "/nope")[0] == 404
+        assert listener.proc.poll() is None, listener.text()
+    finally:
+        rc, _ = listener.stop()
+    assert rc == 0, listener.text()
+    for i in range(count):
+        kubectl(tb, "delete", "configmap", "-n", NAMESPACES[i % 2],
+                f"cm-http-{RUN}-{i}", "--wait=false")
+
+
+def test_listener_http_address_in_use(workdir):
+    d = workdir
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        listener = Listener(d, ["--set", f"http.address=127.0.0.1:{port}"])
+        rc = listener.proc.wait(timeout=30)
+    assert rc == 1, listener.text()
+    assert "http.address" in listener.text()
