@@ -20,7 +20,8 @@ import urllib.request
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import (Consumer, KafkaError, KafkaException, Producer,
+                             TopicPartition)
 
 SOURCE = os.environ.get("M3B_SOURCE_DIR", os.getcwd())
 PUBLISHER = os.environ.get("M3B_PUBLISHER", "")
@@ -198,6 +199,23 @@ def wait_for(predicate, timeout, what):
     pytest.fail(f"timed out waiting for {what}")
 
 
+def watermarks(consumer, tp):
+    """(low, high), retried while a new topic's leaders are elected."""
+    deadline = time.time() + 30
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=10)
+        except KafkaException as e:
+            transient = e.args[0].code() in (
+                KafkaError.NOT_LEADER_FOR_PARTITION,
+                KafkaError.LEADER_NOT_AVAILABLE,
+                KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._TRANSPORT,
+                KafkaError._TIMED_OUT) or e.args[0].retriable()
+            if not transient or time.time() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def committed_all(tb, group):
     """True when the group's committed offsets reach the high watermarks."""
     c = Consumer({"bootstrap.servers": tb["M3B_TB_KAFKA_BOOTSTRAP"],
@@ -207,7 +225,7 @@ def committed_all(tb, group):
     committed = c.committed(tps, timeout=10)
     ok = True
     for tp in committed:
-        lo, hi = c.get_watermark_offsets(tp, timeout=10)
+        lo, hi = watermarks(c, tp)
         if hi > 0 and tp.offset < hi:
             ok = False
     c.close()
@@ -302,7 +320,7 @@ def test_listener_end_to_end(tb, workdir):
     md = c.list_topics(DESIRED, timeout=10)
     tps = []
     for p in md.topics[DESIRED].partitions:
-        lo, _ = c.get_watermark_offsets(TopicPartition(DESIRED, p), timeout=10)
+        lo, _ = watermarks(c, TopicPartition(DESIRED, p))
         tps.append(TopicPartition(DESIRED, p, lo))
     c.commit(offsets=tps, asynchronous=False)
     c.close()

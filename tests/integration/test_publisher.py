@@ -18,7 +18,8 @@ import uuid
 
 import fastavro
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import (Consumer, KafkaError, KafkaException,
+                             TopicPartition)
 from confluent_kafka.admin import AdminClient
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -94,11 +95,28 @@ def high_watermarks(tb, topic):
                   "group.id": "it-watermarks",
                   "isolation.level": "read_uncommitted"})
     md = c.list_topics(topic, timeout=10)
-    marks = {p: c.get_watermark_offsets(TopicPartition(topic, p),
-                                        timeout=10)[1]
-             for p in md.topics[topic].partitions}
+    marks = {p: watermark(c, topic, p) for p in md.topics[topic].partitions}
     c.close()
     return marks
+
+
+def watermark(consumer, topic, partition):
+    """High watermark, retried while a new topic's leaders are elected
+    (NOT_LEADER_FOR_PARTITION / LEADER_NOT_AVAILABLE right after creation)."""
+    deadline = time.time() + 30
+    while True:
+        try:
+            return consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=10)[1]
+        except KafkaException as e:
+            transient = e.args[0].code() in (
+                KafkaError.NOT_LEADER_FOR_PARTITION,
+                KafkaError.LEADER_NOT_AVAILABLE,
+                KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._TRANSPORT,
+                KafkaError._TIMED_OUT) or e.args[0].retriable()
+            if not transient or time.time() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def consume_all(tb, topic, since=None):
@@ -364,8 +382,7 @@ def test_killed_publish_leaves_nothing_visible(tb, workdir):
                  .topics[TOPIC].partitions)
 
     def high_sum():
-        return sum(admin.get_watermark_offsets(TopicPartition(TOPIC, p),
-                                               timeout=10)[1] for p in parts)
+        return sum(watermark(admin, TOPIC, p) for p in parts)
 
     start = high_sum()
     since = high_watermarks(tb, TOPIC)
