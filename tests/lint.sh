@@ -9,9 +9,14 @@ build=${1:-build/ci}
 [[ -f $build/compile_commands.json ]] || { echo "lint.sh: configure $build first (cmake --preset ci)" >&2; exit 2; }
 mapfile -t files < <(git ls-files 'bridge/src/*.c' 'producer/*.c' 'consumer/*.c')
 echo "clang-tidy: ${#files[@]} files"
-clang-tidy -p "$build" --quiet "${files[@]}" 2>&1 | grep -v "warnings generated" || true
-# clang-tidy's exit code is what counts (WarningsAsErrors in .clang-tidy)
-clang-tidy -p "$build" --quiet "${files[@]}" >/dev/null 2>&1
+# one run: its output is shown, its exit code counts (WarningsAsErrors)
+rc=0
+clang-tidy -p "$build" --quiet "${files[@]}" >"$build/clang-tidy.log" 2>&1 || rc=$?
+grep -v "warnings generated" "$build/clang-tidy.log" || true
+if ((rc)); then
+  echo "lint: clang-tidy found problems (above)" >&2
+  exit "$rc"
+fi
 echo "cppcheck"
 cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
   --inline-suppr --suppress=missingIncludeSystem \

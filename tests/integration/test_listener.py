@@ -20,8 +20,8 @@ import urllib.request
 import uuid
 
 import pytest
-from confluent_kafka import (Consumer, KafkaError, KafkaException, Producer,
-                             TopicPartition)
+from testbed_py import read_testbed_env, watermarks
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 SOURCE = os.environ.get("M3B_SOURCE_DIR", os.getcwd())
 PUBLISHER = os.environ.get("M3B_PUBLISHER", "")
@@ -31,22 +31,6 @@ DESIRED = f"m3.{PLANE}.desired"
 DLQ = f"m3.{PLANE}.dlq"
 RUN = uuid.uuid4().hex[:8]
 NAMESPACES = ("shop", "m3-it")
-
-
-def read_testbed_env():
-    d = os.environ.get("M3B_TESTBED_DIR") or os.environ.get(
-        "M3B_TESTBED_DIR_DEFAULT") or os.path.join(SOURCE, ".testbed")
-    path = os.path.join(d, "env")
-    if not os.path.exists(path):
-        pytest.fail(f"the test bed is not up ({path} missing): run "
-                    "tests/testbed/testbed up", pytrace=False)
-    env = {}
-    with open(path) as f:
-        for line in f:
-            if "=" in line and not line.startswith("#"):
-                k, _, v = line.rstrip("\n").partition("=")
-                env[k] = v
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -197,23 +181,6 @@ def wait_for(predicate, timeout, what):
             return
         time.sleep(0.5)
     pytest.fail(f"timed out waiting for {what}")
-
-
-def watermarks(consumer, tp):
-    """(low, high), retried while a new topic's leaders are elected."""
-    deadline = time.time() + 30
-    while True:
-        try:
-            return consumer.get_watermark_offsets(tp, timeout=10)
-        except KafkaException as e:
-            transient = e.args[0].code() in (
-                KafkaError.NOT_LEADER_FOR_PARTITION,
-                KafkaError.LEADER_NOT_AVAILABLE,
-                KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._TRANSPORT,
-                KafkaError._TIMED_OUT) or e.args[0].retriable()
-            if not transient or time.time() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def committed_all(tb, group):

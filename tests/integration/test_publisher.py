@@ -18,8 +18,8 @@ import uuid
 
 import fastavro
 import pytest
-from confluent_kafka import (Consumer, KafkaError, KafkaException,
-                             TopicPartition)
+from testbed_py import read_testbed_env, watermarks
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -28,22 +28,6 @@ SOURCE = os.environ.get("M3B_SOURCE_DIR", os.getcwd())
 PUBLISHER = os.environ.get("M3B_PUBLISHER", "")
 PLANE = "pubit"
 TOPIC = f"m3.{PLANE}.desired"
-
-
-def read_testbed_env():
-    d = os.environ.get("M3B_TESTBED_DIR") or os.environ.get(
-        "M3B_TESTBED_DIR_DEFAULT") or os.path.join(SOURCE, ".testbed")
-    path = os.path.join(d, "env")
-    if not os.path.exists(path):
-        pytest.fail(f"the test bed is not up ({path} missing): run "
-                    "tests/testbed/testbed up", pytrace=False)
-    env = {}
-    with open(path) as f:
-        for line in f:
-            if "=" in line and not line.startswith("#"):
-                k, _, v = line.rstrip("\n").partition("=")
-                env[k] = v
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -101,22 +85,7 @@ def high_watermarks(tb, topic):
 
 
 def watermark(consumer, topic, partition):
-    """High watermark, retried while a new topic's leaders are elected
-    (NOT_LEADER_FOR_PARTITION / LEADER_NOT_AVAILABLE right after creation)."""
-    deadline = time.time() + 30
-    while True:
-        try:
-            return consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=10)[1]
-        except KafkaException as e:
-            transient = e.args[0].code() in (
-                KafkaError.NOT_LEADER_FOR_PARTITION,
-                KafkaError.LEADER_NOT_AVAILABLE,
-                KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._TRANSPORT,
-                KafkaError._TIMED_OUT) or e.args[0].retriable()
-            if not transient or time.time() > deadline:
-                raise
-            time.sleep(0.2)
+    return watermarks(consumer, TopicPartition(topic, partition))[1]
 
 
 def consume_all(tb, topic, since=None):
