@@ -8,6 +8,8 @@
  */
 #include "kube_internal.h"
 
+#include <m3b/seal_manifest.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +129,7 @@ m3b_err_t m3b_kube_apply(m3b_kube_t *kube, const json_t *object,
     stored = NULL;
   }
 out:
+  m3b_seal_manifest_wipe(stored); /* a Secret read back holds plaintext */
   json_decref(stored);
   if (doc) {
     OPENSSL_cleanse(doc, strlen(doc));
@@ -310,6 +313,11 @@ out:
   }
   free(cont);
   json_decref(page);
+  if (items) { /* on error: listed Secrets hold plaintext */
+    size_t i;
+    for (i = 0; i < json_array_size(items); i++)
+      m3b_seal_manifest_wipe(json_array_get(items, i));
+  }
   json_decref(items);
   m3b_buf_cleanup(&base);
   m3b_buf_cleanup(&path);
