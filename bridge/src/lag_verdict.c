@@ -164,31 +164,32 @@ static int rewound(const m3b_lag_window_t *window, size_t first) {
   return before_rewind >= 0 && newest < before_rewind;
 }
 
-/* Rule 5: the lowest lag of the newer half of the samples' span is above
- * the highest of the older half. Lag saw-tooths (it grows with each
- * transaction the producer commits and drops with each commit of the
+/* Rule 5: the lag's floor and ceiling both rose, from the older half of
+ * the samples' time span to the newer half. Lag saw-tooths (it jumps with
+ * each transaction the producer commits and drops with each commit of the
  * consumer, every auto.commit.interval.ms), so comparing neighbouring
- * samples, as Burrow does with its commit-by-commit history, would call a
- * healthy consumer slow or a slow one healthy depending on where the
- * samples fall; only growth larger than the ups and downs counts. */
+ * samples, as Burrow does with its commit-by-commit history, calls a
+ * consumer healthy whenever one sample falls after a commit; comparing the
+ * halves' lowest and highest values follows the trend instead, and a
+ * steady saw-tooth rises in neither. */
 static int growing(const m3b_lag_window_t *window, size_t first) {
   int64_t t_first = at(window, first)->time_ms;
   int64_t middle =
       t_first + (at(window, window->count - 1)->time_ms - t_first) / 2;
-  int64_t older_max = -1, newer_min = -1;
+  int64_t older_min = -1, older_max = -1, newer_min = -1, newer_max = -1;
   size_t i;
 
   for (i = first; i < window->count; i++) {
     const struct m3b_lag_sample *sample = at(window, i);
     int64_t lag = sample_lag(sample);
-    if (sample->time_ms < middle) {
-      if (lag > older_max)
-        older_max = lag;
-    } else if (newer_min < 0 || lag < newer_min) {
-      newer_min = lag;
-    }
+    int64_t *lo = sample->time_ms < middle ? &older_min : &newer_min;
+    int64_t *hi = sample->time_ms < middle ? &older_max : &newer_max;
+    if (*lo < 0 || lag < *lo)
+      *lo = lag;
+    if (lag > *hi)
+      *hi = lag;
   }
-  return older_max >= 0 && newer_min > older_max;
+  return older_min >= 0 && newer_min > older_min && newer_max > older_max;
 }
 
 m3b_verdict_t m3b_lag_window_verdict(const m3b_lag_window_t *window,
