@@ -253,7 +253,7 @@ static int ensure_windows(struct lag_run *run, size_t count) {
     return 0;
   free_windows(run);
   run->samples = 0;
-  run->windows = calloc(count ? count : 1, sizeof(*run->windows));
+  run->windows = calloc(count ? count : 1, sizeof(m3b_lag_window_t *));
   run->rows = calloc(count ? count : 1, sizeof(*run->rows));
   if (!run->windows || !run->rows) {
     fprintf(stderr, PROG ": out of memory\n");
@@ -521,6 +521,8 @@ static int run_once(struct lag_run *run) {
     if (sample(run, flags, &group))
       return M3B_EXIT_FAIL;
   }
+  if (!group) /* the loop runs at least once; for the analyzers */
+    return M3B_EXIT_FAIL;
   show(run, group, &worst);
   return exit_code(worst);
 }
