@@ -498,6 +498,10 @@ static void show(struct lag_run *run, const struct m3b_observed_group *group,
   else
     print_table(run, group, worst, complete);
   *worst_out = worst;
+  if (ferror(stdout)) { /* a closed pipe: nobody reads any more */
+    fprintf(stderr, PROG ": cannot write to stdout\n");
+    stop_signal = 1;
+  }
 }
 
 static int exit_code(m3b_verdict_t worst) {
@@ -524,7 +528,7 @@ static int run_once(struct lag_run *run) {
   if (!group) /* the loop runs at least once; for the analyzers */
     return M3B_EXIT_FAIL;
   show(run, group, &worst);
-  return exit_code(worst);
+  return ferror(stdout) ? M3B_EXIT_FAIL : exit_code(worst);
 }
 
 /* --watch: samples and redraws every interval until SIGINT/SIGTERM; a
@@ -543,7 +547,7 @@ static int run_watch(struct lag_run *run) {
     next += run->options.interval_ms;
     sleep_until(next);
   }
-  return shown ? exit_code(worst) : M3B_EXIT_FAIL;
+  return shown && !ferror(stdout) ? exit_code(worst) : M3B_EXIT_FAIL;
 }
 
 int cmd_lag(int argc, char **argv) {

@@ -482,7 +482,8 @@ static m3b_err_t observe_once(m3b_group_observer_t *observer, int timeout_ms,
   if (err == M3B_ERR_KAFKA_AUTH)
     m3b__errstr(errstr, errstr_size,
                 "metadata of %s: not authorized (the principal needs Describe "
-                "on the topic)",
+                "on the topic; Kafka says the same of a topic that does not "
+                "exist and that it may not describe)",
                 observer->topic);
   if (!err)
     err = size_partitions(observer, count, errstr, errstr_size);
