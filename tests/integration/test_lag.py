@@ -635,6 +635,24 @@ def test_stop_when_listener_is_gone(tb, bed):
         # the CLI reads the clock just before printing time_ms
         assert abs(p["lag_seconds"] - want) < 0.05, (p, want)
 
+    # --watch: one JSON line per refresh (not a terminal), OK until the
+    # window holds evidence, then STOP; SIGINT ends it with that verdict
+    watch = subprocess.Popen([LISTENER, "lag", "--config",
+                              str(d / "publisher.yaml"), "--json", "--watch",
+                              "--window", "1", "--interval", "0.2"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    time.sleep(2.5)
+    watch.send_signal(signal.SIGINT)
+    out, err = watch.communicate(timeout=20)
+    docs = [json.loads(line) for line in out.splitlines()]
+    say(f"--watch: {len(docs)} refreshes, verdicts "
+        f"{[x['verdict'] for x in docs]}, exit {watch.returncode}")
+    assert len(docs) >= 5, (out, err)
+    assert docs[0]["verdict"] == "OK" and not docs[0]["window_complete"]
+    assert docs[-1]["verdict"] == "STOP" and docs[-1]["window_complete"]
+    assert watch.returncode == EXIT["STOP"], err
+
 
 def test_rewind_when_offsets_go_back(tb, bed):
     """Offsets reset to earlier ones while the command samples: REWIND."""
