@@ -440,10 +440,11 @@ static m3b_err_t render_recent(m3b_ui_t *ui, struct m3b_buf *out) {
 
 m3b_err_t m3b_ui_render_json(m3b_ui_t *ui, int64_t now_ms,
                              struct m3b_buf *out) {
-  int64_t since_ms = now_ms - ui->span_ms;
+  int64_t since_ms;
   m3b_err_t err;
 
   assert(ui && out);
+  since_ms = now_ms - ui->span_ms;
   pthread_mutex_lock(&ui->lock);
   err = m3b_buf_append_str(out, "{\"listener_id\":");
   if (!err)
