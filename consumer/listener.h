@@ -23,6 +23,7 @@
 #include <m3b/http.h>
 #include <m3b/kafka.h>
 #include <m3b/kube.h>
+#include <m3b/lag_verdict.h>
 #include <m3b/log.h>
 #include <m3b/metrics.h>
 #include <m3b/schema.h>
@@ -52,6 +53,9 @@
 #define METRIC_PAUSED "m3bridge_paused_partitions"
 #define METRIC_RETRIES "m3bridge_retries_total"
 #define METRIC_RESYNC_RUNS "m3bridge_status_resync_runs_total"
+#define METRIC_LAG_VERDICT "m3bridge_lag_verdict"
+#define METRIC_GROUP_LAG_VERDICT "m3bridge_group_lag_verdict"
+#define METRIC_RETRY_BACKLOG "m3bridge_retry_backlog"
 
 static inline int64_t listener_now_ms(clockid_t clock) {
   struct timespec ts;
@@ -93,6 +97,9 @@ struct partition {
   size_t head, count, cap;
   int64_t last_timestamp_ms; /* of the last finished record */
   int64_t stored;            /* last offset stored, -1 none */
+  /* lag samples of this assignment for its verdict; main thread only,
+   * created at the first sample */
+  m3b_lag_window_t *lag_window;
 };
 
 struct worker {
@@ -135,6 +142,7 @@ struct listener {
   char *cluster_kinds[MAX_SCOPE];
   size_t cluster_kind_count;
   long long initial_backoff_ms, max_backoff_ms, grace_ms, heartbeat_ms;
+  long long verdict_window_ms;
   size_t queue_depth, window;
 
   pthread_mutex_t lock; /* partitions, jobs list, counters, stopping */
@@ -153,6 +161,7 @@ struct listener {
   m3b_metrics_t *metrics;
   m3b_ui_t *ui; /* /ui's state; NULL until listener_ui_start (and --check) */
   char group[300];
+  char group_labels[MAX_LABELS];     /* group="..",topic=".." */
   char partition_labels[MAX_LABELS]; /* group="..",topic="..",partition= */
 
   /* /readyz, read on the HTTP thread */
@@ -225,7 +234,8 @@ void listener_remove_partition_series(struct listener *listener,
                                       int32_t partition);
 
 /* Fills listener->lags with the assigned partitions' offsets and lag,
- * exports them and returns how many there are; degrades *state (when not
+ * adds them to each partition's verdict window, exports them with the
+ * verdicts and returns how many there are; degrades *state (when not
  * NULL) while a partition retries. Main thread. */
 size_t listener_collect_lags(struct listener *listener, int64_t now,
                              enum m3b_listener_state *state);

@@ -16,10 +16,6 @@
 #include "listener.h"
 
 #define MODULE "listener"
-/* The verdict gauges (names fixed in docs/metrics.md); a series that is
- * not exported reads as "not evaluated". */
-#define METRIC_LAG_VERDICT "m3bridge_lag_verdict"
-#define METRIC_GROUP_LAG_VERDICT "m3bridge_group_lag_verdict"
 #define UI_SPAN_MS (3600LL * 1000) /* the page shows the last hour */
 
 m3b_err_t listener_ui_start(struct listener *listener, m3b_http_t *http,
@@ -57,8 +53,7 @@ static double gauge(struct listener *listener, const char *name,
 
 void listener_ui_record_lags(struct listener *listener, size_t count,
                              int64_t now) {
-  char labels[MAX_LABELS + 16], group_labels[MAX_LABELS];
-  const char *cut;
+  char labels[MAX_LABELS + 16];
   size_t i;
 
   if (!listener->ui)
@@ -87,15 +82,10 @@ void listener_ui_record_lags(struct listener *listener, size_t count,
               "/ui: cannot keep the lag of partition %d (out of memory)",
               (int)partition);
   }
-  /* group="..",topic=".." : the partition labels without the partition */
-  snprintf(group_labels, sizeof(group_labels), "%s",
-           listener->partition_labels);
-  cut = strstr(group_labels, ",partition=");
-  if (cut)
-    group_labels[cut - group_labels] = 0;
-  m3b_ui_set_group_verdict(
-      listener->ui,
-      (int)gauge(listener, METRIC_GROUP_LAG_VERDICT, group_labels, -1));
+  /* a verdict series not exported (yet) reads as "not evaluated" */
+  m3b_ui_set_group_verdict(listener->ui,
+                           (int)gauge(listener, METRIC_GROUP_LAG_VERDICT,
+                                      listener->group_labels, -1));
   m3b_ui_tick(listener->ui, now);
 }
 

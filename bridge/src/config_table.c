@@ -113,6 +113,11 @@ static const struct m3b_setting settings[] = {
     {"heartbeat.interval_ms", M3B_SETTING_INT, "10000", 100, 3600000, LIS, 0,
      "How often the listener publishes its heartbeat (assigned partitions, "
      "committed offsets, lag) on the status topic."},
+    {"lag.verdict_window_ms", M3B_SETTING_INT, "60000", 1000, 86400000, LIS, 0,
+     "Window of the lag verdicts (m3bridge_lag_verdict; rules in "
+     "docs/metrics.md). The listener samples each partition at every "
+     "heartbeat and a verdict needs 3 samples spanning half the window: keep "
+     "it at least 4 x heartbeat.interval_ms."},
     {"shutdown.grace_ms", M3B_SETTING_INT, "30000", 0, 3600000, LIS, 0,
      "On SIGTERM, how long in-flight events may take to finish before the "
      "listener commits what is done and leaves the group."},

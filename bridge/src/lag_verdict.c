@@ -164,6 +164,34 @@ static int rewound(const m3b_lag_window_t *window, size_t first) {
   return before_rewind >= 0 && newest < before_rewind;
 }
 
+/* Rule 5: the lag's floor and ceiling both rose, from the older half of
+ * the samples' time span to the newer half. Lag saw-tooths (it jumps with
+ * each transaction the producer commits and drops with each commit of the
+ * consumer, every auto.commit.interval.ms), so comparing neighbouring
+ * samples, as Burrow does with its commit-by-commit history, calls a
+ * consumer healthy whenever one sample falls after a commit; comparing the
+ * halves' lowest and highest values follows the trend instead, and a
+ * steady saw-tooth rises in neither. */
+static int growing(const m3b_lag_window_t *window, size_t first) {
+  int64_t t_first = at(window, first)->time_ms;
+  int64_t middle =
+      t_first + (at(window, window->count - 1)->time_ms - t_first) / 2;
+  int64_t older_min = -1, older_max = -1, newer_min = -1, newer_max = -1;
+  size_t i;
+
+  for (i = first; i < window->count; i++) {
+    const struct m3b_lag_sample *sample = at(window, i);
+    int64_t lag = sample_lag(sample);
+    int64_t *lo = sample->time_ms < middle ? &older_min : &newer_min;
+    int64_t *hi = sample->time_ms < middle ? &older_max : &newer_max;
+    if (*lo < 0 || lag < *lo)
+      *lo = lag;
+    if (lag > *hi)
+      *hi = lag;
+  }
+  return older_min >= 0 && newer_min > older_min && newer_max > older_max;
+}
+
 m3b_verdict_t m3b_lag_window_verdict(const m3b_lag_window_t *window,
                                      int64_t now_ms) {
   size_t first;
@@ -171,7 +199,6 @@ m3b_verdict_t m3b_lag_window_verdict(const m3b_lag_window_t *window,
   int64_t committed;
   unsigned flags = 0;
   int moved = 0;
-  int64_t last_progress_lag;
 
   assert(window);
   first = first_in_window(window, now_ms);
@@ -196,19 +223,5 @@ m3b_verdict_t m3b_lag_window_verdict(const m3b_lag_window_t *window,
                ? M3B_VERDICT_STALL
                : M3B_VERDICT_STOP;
 
-  /* Rule 5 on the samples where the offset moved (and the oldest one):
-   * between commits the lag only grows by what was produced, so only the
-   * lag seen right after a move says whether the consumer gains ground. */
-  last_progress_lag = sample_lag(at(window, first));
-  for (i = first + 1; i < window->count; i++) {
-    const struct m3b_lag_sample *sample = at(window, i);
-    int64_t lag;
-    if (sample->committed == at(window, i - 1)->committed)
-      continue;
-    lag = sample_lag(sample);
-    if (lag < last_progress_lag)
-      return M3B_VERDICT_OK;
-    last_progress_lag = lag;
-  }
-  return M3B_VERDICT_WARN;
+  return growing(window, first) ? M3B_VERDICT_WARN : M3B_VERDICT_OK;
 }

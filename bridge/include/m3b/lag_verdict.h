@@ -27,9 +27,10 @@
  *              consumer stuck on a record produces no commits at all).
  *   4. STOP    as STALL, but no sample shows a commit or an owner: nobody
  *              is consuming the partition.
- *   5. WARN    the committed offset moved, but the lag never went down
- *              between the samples where it moved (the consumer is
- *              falling behind).
+ *   5. WARN    the committed offset moved, but both the lowest and the
+ *              highest lag of the newer half of the samples' time span are
+ *              above those of the older half (the lag's floor and ceiling
+ *              rose: the consumer is falling behind).
  *   6. OK      otherwise.
  *
  * Rules are checked in this order and the first that matches decides.
