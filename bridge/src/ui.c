@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <m3b/lag_verdict.h>
 #include <m3b/ring.h>
 
 #include "errstr.h"
@@ -129,11 +130,11 @@ static m3b_err_t json_double(struct m3b_buf *out, double value) {
   return m3b_buf_append_str(out, text);
 }
 
+/* NULL for "not evaluated" (-1) and anything that is no verdict. */
 static const char *verdict_name(int verdict) {
-  static const char *const names[] = {"OK", "WARN", "STALL", "STOP", "REWIND"};
-  if (verdict < 0 || verdict >= (int)(sizeof(names) / sizeof(names[0])))
+  if (verdict < M3B_VERDICT_OK || verdict > M3B_VERDICT_REWIND)
     return NULL;
-  return names[verdict];
+  return m3b_verdict_name((m3b_verdict_t)verdict);
 }
 
 static m3b_err_t json_verdict(struct m3b_buf *out, int verdict) {
