@@ -191,7 +191,9 @@ def test_ui_matches_metrics_while_behind(tb, tmp_path, playwright_api):
     d = make_workdir(tmp_path, tb, RUN, "ui.sample_interval_ms: 1000\n"
                      "listener.workers: 2\nretry.initial_backoff_ms: 200\n"
                      "retry.max_backoff_ms: 1000\n"
-                     "kafka.auto.commit.interval.ms: 1000\n")
+                     "kafka.auto.commit.interval.ms: 1000\n"
+                     # verdicts within seconds: 3 samples over 2 s
+                     "lag.verdict_window_ms: 4000\n")
     first = [f"ui-{RUN}-a{i}" for i in range(20)]
     blocked = f"ui-{RUN}-blocked"
     after = [f"ui-{RUN}-b{i}" for i in range(12)]
@@ -225,7 +227,8 @@ def test_ui_matches_metrics_while_behind(tb, tmp_path, playwright_api):
         # Behind and steady: the blocked record retries, and everything
         # else that can finish has finished and been committed (the
         # auto-commit interval is 1 s here): the lag and the event counts
-        # stay the same over two seconds.
+        # stay the same over two seconds, and the partitions behind are
+        # judged STALL (offsets not moving while there is lag).
         seen = {}
 
         def behind_and_steady():
@@ -241,9 +244,14 @@ def test_ui_matches_metrics_while_behind(tb, tmp_path, playwright_api):
                 series(a, "m3bridge_events_total") == seen["events"] and
                 series(a, "kafka_consumergroup_group_lag", group=GROUP) == lags)
             applied = series(b, "m3bridge_events_total", phase="APPLIED")
+            verdicts = {lab["partition"]: v for lab, v in series(
+                b, "m3bridge_lag_verdict", group=GROUP)}
+            seen["verdicts"] = verdicts
+            judged = all(verdicts.get(lab["partition"]) ==
+                         (2 if v > 0 else 0) for lab, v in lags)
             return (len(lags) == 3 and any(v > 0 for _, v in lags) and
                     retries and retries[0][1] > 0 and rejected and still and
-                    applied and applied[0][1] >= len(first))
+                    applied and applied[0][1] >= len(first) and judged)
         wait_for(behind_and_steady, 60, "the listener to be behind the "
                  "blocked record, with everything else finished",
                  state=lambda: f"{seen}\n{listener.text()[-3000:]}")
@@ -272,6 +280,9 @@ def test_ui_matches_metrics_while_behind(tb, tmp_path, playwright_api):
             behind = [p for p, v in parts.items() if v["lag"] > 0]
             assert behind, parts
             assert all(parts[p]["lag_seconds"] > 0 for p in behind), parts
+            assert all(v["verdict"] == ("STALL" if v["lag"] else "OK")
+                       for v in parts.values()), parts
+            assert snap["groupVerdict"] == "STALL", snap["groupVerdict"]
             assert float(snap["sumLag"]) == sum(v["lag"]
                                                 for v in parts.values())
             applied = sum(v for (phase, _), v in totals.items()
@@ -310,7 +321,8 @@ def test_ui_matches_metrics_while_behind(tb, tmp_path, playwright_api):
                                  page.evaluate(SNAPSHOT_JS)["partitions"]),
                      10, "the page to show no lag")
             snap, _ = matching_scrape(page, listener)
-            assert all(v["lag"] == 0 and v["lag_seconds"] == 0
+            assert all(v["lag"] == 0 and v["lag_seconds"] == 0 and
+                       v["verdict"] == "OK"
                        for v in page_view(snap)[0].values()), snap
             assert any(r["key"] == f"/v1/ConfigMap/{NAMESPACE}/{blocked}" and
                        r["phase"] == "APPLIED" for r in snap["recent"])
