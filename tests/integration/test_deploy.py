@@ -51,7 +51,7 @@ def queries():
     return out
 
 
-def test_every_named_metric_is_exported(tb, tmp_path):
+def test_every_named_metric_is_exported(tb, tmp_path, capsys):
     d = make_workdir(tmp_path, tb, RUN)
     name = f"deploy-{RUN}"
     listener = Listener(d)
@@ -98,8 +98,9 @@ def test_every_named_metric_is_exported(tb, tmp_path):
                 if lab not in exported[metric]:
                     problems.append(f"{where}: {metric} has no label {lab!r} "
                                     f"(it has {sorted(exported[metric])})")
-    print(f"checked {len(checked)} metric names against the scrape: "
-          + ", ".join(sorted(checked)))
+    with capsys.disabled():
+        print(f"checked {len(checked)} metric names against the scrape: "
+              + ", ".join(sorted(checked)), flush=True)
     assert not problems, "\n".join(problems)
     # the check above is only as good as its coverage
     assert len(checked) >= 10, checked

@@ -186,8 +186,13 @@ def matching_scrape(page, listener, tries=20):
                 pytrace=False)
 
 
-def test_ui_matches_metrics_while_behind(tb, tmp_path, playwright_api):
+def test_ui_matches_metrics_while_behind(tb, tmp_path, playwright_api, capsys):
     t0 = time.time()
+
+    def say(*args):
+        """Shown in the ctest log even when the test passes."""
+        with capsys.disabled():
+            print(*args, flush=True)
     d = make_workdir(tmp_path, tb, RUN, "ui.sample_interval_ms: 1000\n"
                      "listener.workers: 2\nretry.initial_backoff_ms: 200\n"
                      "retry.max_backoff_ms: 1000\n"
@@ -296,16 +301,16 @@ def test_ui_matches_metrics_while_behind(tb, tmp_path, playwright_api):
                        r["key"] == f"/v1/ConfigMap/{NAMESPACE}/{first[0]}"
                        for r in snap["recent"]), snap["recent"]
             assert snap["throughputLines"] == 2, snap
-            print("page while behind:", {p: (v["lag"], v["lag_seconds"],
-                                             v["verdict"])
-                                         for p, v in sorted(parts.items())},
-                  "group verdict", snap["groupVerdict"])
+            say("page while behind (partition: lag, lag seconds, verdict):",
+                {p: (v["lag"], v["lag_seconds"], v["verdict"])
+                 for p, v in sorted(parts.items())},
+                "group verdict", snap["groupVerdict"])
 
             os.makedirs(ARTIFACTS, exist_ok=True)
             shot = os.path.join(ARTIFACTS, "ui.png")
             page.screenshot(path=shot, full_page=True)
             assert os.path.getsize(shot) > 10000
-            print(f"screenshot of /ui while behind: {shot}")
+            say(f"screenshot of /ui while behind: {shot}")
 
             marks["page checked"] = time.time() - t0
             # let it catch up: the page follows
@@ -336,7 +341,7 @@ def test_ui_matches_metrics_while_behind(tb, tmp_path, playwright_api):
         finally:
             browser.close()
         marks["caught up, page checked"] = time.time() - t0
-        print("test_ui: seconds since start:",
+        say("test_ui: seconds since start:",
               ", ".join(f"{k} {v:.1f}" for k, v in marks.items()))
         assert listener.proc.poll() is None, listener.text()
     finally:
