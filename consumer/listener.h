@@ -29,6 +29,7 @@
 #include <m3b/schema.h>
 #include <m3b/seal.h>
 #include <m3b/sign.h>
+#include <m3b/ui.h>
 
 #define MAX_PARTITIONS 1024
 #define MAX_WORKERS 64
@@ -158,6 +159,7 @@ struct listener {
   int refresh_lag; /* main thread: a rebalance changed the assignment */
 
   m3b_metrics_t *metrics;
+  m3b_ui_t *ui; /* /ui's state; NULL until listener_ui_start (and --check) */
   char group[300];
   char group_labels[MAX_LABELS];     /* group="..",topic=".." */
   char partition_labels[MAX_LABELS]; /* group="..",topic="..",partition= */
@@ -237,6 +239,28 @@ void listener_remove_partition_series(struct listener *listener,
  * NULL) while a partition retries. Main thread. */
 size_t listener_collect_lags(struct listener *listener, int64_t now,
                              enum m3b_listener_state *state);
+
+/* --- listener_ui.c: /ui ------------------------------------------------------
+ */
+
+/* Creates /ui's state (ui.* settings) and adds its routes to http. */
+m3b_err_t listener_ui_start(struct listener *listener, m3b_http_t *http,
+                            char *errstr, size_t errstr_size);
+
+/* Samples the count partitions of listener->lags for /ui, reading back the
+ * values just exported on /metrics (so the page and the metrics agree),
+ * and the throughput. Main thread, after the lag gauges are set, at now
+ * (wall clock ms). No-op before listener_ui_start. */
+void listener_ui_record_lags(struct listener *listener, size_t count,
+                             int64_t now);
+
+/* Keeps one finished record for /ui's latest outcomes. Any thread. */
+void listener_ui_record_outcome(struct listener *listener,
+                                const struct job *job,
+                                const struct m3b_outcome *out);
+
+/* Drops a revoked partition's history. */
+void listener_ui_forget_partition(struct listener *listener, int32_t partition);
 
 /* --- listener_jobs.c: records in flight and the offsets they free ----------
  */

@@ -122,6 +122,7 @@ void listener_count_outcome(struct listener *listener, const struct job *job,
     c->reasons[out->err]++;
   pthread_mutex_unlock(&listener->lock);
   observe_outcome(listener, job, out);
+  listener_ui_record_outcome(listener, job, out);
 }
 
 /* A revoked partition's series stop being exported: another replica
@@ -137,6 +138,7 @@ void listener_remove_partition_series(struct listener *listener,
   snprintf(match, sizeof(match), "partition=\"%d\"", (int)partition);
   for (i = 0; i < sizeof(families) / sizeof(families[0]); i++)
     m3b_metrics_remove_matching(listener->metrics, families[i], match);
+  listener_ui_forget_partition(listener, partition);
 }
 
 /* Seconds since the Kafka timestamp of the partition's oldest record not
@@ -268,5 +270,6 @@ size_t listener_collect_lags(struct listener *listener, int64_t now,
   if (!err)
     (void)m3b_metrics_gauge_set(listener->metrics, METRIC_GROUP_LAG_VERDICT,
                                 listener->group_labels, (double)worst);
+  listener_ui_record_lags(listener, count, now); /* reads the gauges back */
   return count;
 }

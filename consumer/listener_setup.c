@@ -267,6 +267,7 @@ void listener_destroy(struct listener *listener) {
     listener->counters.in_flight--;
     listener_job_free(job);
   }
+  m3b_ui_destroy(listener->ui); /* the HTTP server is stopped by now */
   m3b_applier_destroy(listener->applier);
   m3b_kube_destroy(listener->kube);
   m3b_seal_key_destroy(listener->seal_key);

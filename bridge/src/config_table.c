@@ -98,12 +98,18 @@ static const struct m3b_setting settings[] = {
     {"retry.max_backoff_ms", M3B_SETTING_INT, "30000", 1, 3600000, LIS, 0,
      "Longest wait between retries of one event."},
     {"http.address", M3B_SETTING_STRING, "127.0.0.1:9464", 0, 0, LIS, 0,
-     "host:port of the /metrics, /healthz and /readyz endpoints."},
+     "host:port of the /metrics, /healthz, /readyz and /ui endpoints."},
     {"kube.kubeconfig", M3B_SETTING_PATH, NULL, 0, 0, LIS, 0,
      "kubeconfig file to reach the apiserver; unset: the pod's in-cluster "
      "service account."},
     {"kube.context", M3B_SETTING_STRING, NULL, 0, 0, LIS, 0,
      "Context of kube.kubeconfig to use (default: its current-context)."},
+    {"ui.sample_interval_ms", M3B_SETTING_INT, "10000", 100, 3600000, LIS, 0,
+     "How often /ui keeps a point of each partition's lag and of the "
+     "throughput; it shows the last hour (at most 3600 points)."},
+    {"ui.recent_outcomes", M3B_SETTING_INT, "100", 1, 10000, LIS, 0,
+     "How many of the latest finished records /ui lists with their phase "
+     "and reason."},
     {"heartbeat.interval_ms", M3B_SETTING_INT, "10000", 100, 3600000, LIS, 0,
      "How often the listener publishes its heartbeat (assigned partitions, "
      "committed offsets, lag) on the status topic."},
