@@ -255,10 +255,18 @@ void listener_destroy(struct listener *listener) {
   if (!listener)
     return;
   listener_stop_workers(listener);
-  /* the producer first: its last delivery reports still store offsets */
+  /* Closing the consumer runs the revoke callback, which polls the
+   * producer: the consumer goes first, with the drain deadline passed so
+   * the callback does not wait for records no worker will finish. Delivery
+   * reports the producer serves while it closes store no offset then. */
+  pthread_mutex_lock(&listener->lock);
+  listener->stopping = 1;
+  listener->drain_deadline_ms = 0;
+  pthread_mutex_unlock(&listener->lock);
+  m3b_consumer_destroy(listener->consumer);
+  listener->consumer = NULL;
   m3b_producer_destroy(listener->producer);
   listener->producer = NULL;
-  m3b_consumer_destroy(listener->consumer);
   while (listener->jobs) { /* pop the head: its all_prev is NULL */
     struct job *job = listener->jobs;
     listener->jobs = job->all_next;
