@@ -38,7 +38,8 @@ from pathlib import Path
 
 import fastavro
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import (Consumer, KafkaError, KafkaException, Producer,
+                             TopicPartition)
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding, PublicFormat, load_pem_private_key)
@@ -463,11 +464,25 @@ def end_offsets(tb, topic=DESIRED):
 
 
 def commit_group(tb, offsets):
-    """Sets the group's committed offsets (no member may be running)."""
+    """Sets the group's committed offsets, once no member is left (a
+    listener killed earlier stays a member for session.timeout.ms)."""
     c = Consumer(_plain(tb, {"group.id": GROUP, "enable.auto.commit": False}))
+    deadline = time.time() + 60
     try:
-        c.commit(offsets=[TopicPartition(DESIRED, p, o)
-                          for p, o in offsets.items()], asynchronous=False)
+        while True:
+            try:
+                c.commit(offsets=[TopicPartition(DESIRED, p, o)
+                                  for p, o in offsets.items()],
+                         asynchronous=False)
+                return
+            except KafkaException as e:
+                code = e.args[0].code()
+                if code not in (KafkaError.UNKNOWN_MEMBER_ID,
+                                KafkaError.REBALANCE_IN_PROGRESS,
+                                KafkaError.ILLEGAL_GENERATION) or \
+                        time.time() > deadline:
+                    raise
+                time.sleep(1)
     finally:
         c.close()
 
