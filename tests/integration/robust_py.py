@@ -19,7 +19,6 @@ plane `robust`, namespaces m3-rb-a, m3-rb-b, m3-rb-c) share.
 
 Tests fail, never skip, when the test bed is not up.
 """
-import datetime
 import hashlib
 import http.client
 import io
@@ -95,7 +94,9 @@ def _fingerprint(schema):
         fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
 
 
+HEARTBEAT_SCHEMA = _schema("Heartbeat")
 STATUS_PREFIX = b"\xc3\x01" + _fingerprint(STATUS_SCHEMA)
+HEARTBEAT_PREFIX = b"\xc3\x01" + _fingerprint(HEARTBEAT_SCHEMA)
 
 
 def encode_desired(plane, key, generation, manifest, op="APPLY",
@@ -119,6 +120,12 @@ def decode_status(value):
         return None  # a heartbeat
     return fastavro.schemaless_reader(io.BytesIO(value[10:]), STATUS_SCHEMA,
                                       None)
+
+
+def decode_heartbeat(value):
+    assert value.startswith(HEARTBEAT_PREFIX), value[:10]
+    return fastavro.schemaless_reader(io.BytesIO(value[10:]),
+                                      HEARTBEAT_SCHEMA, None)
 
 
 class Signer:
@@ -229,14 +236,17 @@ class Kube:
     def create(self, ns, obj, kind="configmaps", api="/api/v1"):
         return self.request("POST", self.path(ns, kind, api=api), obj)[1]
 
-    def delete_managed(self, names_with=None):
-        """Deletes the ConfigMaps this suite's listeners wrote in its
-        namespaces (only those whose name contains names_with, if given)."""
+    def delete_managed(self, names_with):
+        """Deletes the ConfigMaps, Secrets and PodTemplates of this suite's
+        namespaces whose names contain names_with."""
         for ns in NAMESPACES:
-            for name in self.configmaps(ns, selector=None):
-                if names_with is None or names_with in name:
-                    self.request("DELETE", self.path(ns, name=name),
-                                 ok=(200, 202, 404))
+            for kind in ("configmaps", "secrets", "podtemplates"):
+                _, body = self.request("GET", self.path(ns, kind))
+                for o in body["items"]:
+                    name = o["metadata"]["name"]
+                    if names_with in name:
+                        self.request("DELETE", self.path(ns, kind, name),
+                                     ok=(200, 202, 404))
 
     def list_version(self, ns):
         _, body = self.request("GET", self.path(ns) + "?limit=1")
@@ -347,26 +357,35 @@ class Tail:
 
 
 class Statuses(Tail):
-    """The status topic: decoded statuses, heartbeats left out."""
+    """The status topic: decoded statuses that answer a record (all); those
+    of a status resync (source partition -1) apart (resync); the latest
+    heartbeat of each listener (heartbeats)."""
 
     def __init__(self, tb):
         super().__init__(tb, STATUS)
         self.seen = 0
         self.all = []
+        self.resync = []
+        self.heartbeats = {}
 
     def update(self, seconds=0.5):
         self.poll(seconds)
         for key, value, _ in self.records[self.seen:]:
             if key and key.startswith(b"_listener/"):
+                hb = decode_heartbeat(value)
+                self.heartbeats[hb["listener_id"]] = hb
                 continue
             st = decode_status(value) if value else None
             if st:
-                self.all.append(st)
+                (self.resync if st["source_partition"] < 0
+                 else self.all).append(st)
         self.seen = len(self.records)
         return self.all
 
-    def of(self, key):
-        return [s for s in self.all if s["key"] == key]
+    def partitions_of(self, listener_id):
+        """Partitions in the listener's latest heartbeat."""
+        hb = self.heartbeats.get(listener_id)
+        return {p["partition"] for p in hb["partitions"]} if hb else set()
 
     def by_event(self):
         """(key, generation) -> [status, ...]."""
@@ -604,17 +623,17 @@ kube.kubeconfig: {tb['M3B_TB_KUBE_LISTENER_KUBECONFIG']}
         self.listeners.append(lst)
         return lst
 
-    def raw(self, key, value, headers):
-        return (key.encode() if isinstance(key, str) else key, value, headers)
-
     def signed(self, key, value, signer=None):
         key = key.encode() if isinstance(key, str) else key
         return (key, value, (signer or self.signer).headers(key, value))
 
     def close(self):
+        """Kills listeners still running and deletes this run's objects
+        (also after a failure, so the next run's index stays small)."""
         for lst in self.listeners:
             lst.kill()
         self.producer.flush(10)
+        self.kube.delete_managed(self.run)
 
 
 class Listener:
@@ -647,21 +666,8 @@ class Listener:
         self.log.flush()
         return self.log_path.read_text(errors="replace")
 
-    def lines(self):
-        out = []
-        for line in self.text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                out.append({"raw": line})
-        return out
-
     def tail(self, n=40):
         return "\n".join(self.text().splitlines()[-n:])
-
-    def assigned(self):
-        """Partitions in its latest heartbeat log line, or None."""
-        return None
 
     def port(self):
         m = re.search(r"\(port (\d+)\)", self.text())
@@ -678,6 +684,3 @@ def bed_fixture(tag, listener_settings=""):
         b.close()
     return bed
 
-
-def iso(ms):
-    return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc)

@@ -250,4 +250,3 @@ def test_bad_input_is_answered_and_the_rest_applied(bed):
         statuses.close()
         dlq.close()
     assert rc == 0, listener.tail()
-    bed.kube.delete_managed(bed.run)

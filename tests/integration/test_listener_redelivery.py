@@ -171,8 +171,3 @@ def test_older_generation_and_redelivery(bed):
         else:
             assert got["template"]["spec"]["containers"][0]["image"] == \
                 obj["template"]["spec"]["containers"][0]["image"]
-    bed.kube.delete_managed(bed.run)
-    for i in range(3):
-        bed.kube.request("DELETE", bed.kube.path(
-            NAMESPACES[i], "podtemplates", bed.name(f"pt{i}")),
-            ok=(200, 202, 404))

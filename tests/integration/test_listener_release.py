@@ -138,4 +138,3 @@ def test_release_update_and_managed_delete(bed):
         statuses.close()
         dlq.close()
     assert rc == 0, listener.tail()
-    bed.kube.delete_managed(bed.run)
