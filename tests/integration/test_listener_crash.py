@@ -9,8 +9,8 @@ Real broker, real kube-apiserver (tests/testbed); plane `robust`,
 namespaces m3-rb-a, m3-rb-b, m3-rb-c. Fails, never skips, without them.
 """
 from robust_py import (ANN_GENERATION, NAMESPACES, Statuses, Watch,
-                       bed_fixture, configmap, group_caught_up,
-                       wait_for)
+                       bed_fixture, configmap, end_offsets, group_caught_up,
+                       group_offsets, wait_for)
 
 bed = bed_fixture("crash")
 OBJECTS = 400
@@ -20,6 +20,7 @@ KILL_AT = 600  # statuses seen before the SIGKILL
 
 def test_kill_9_in_the_middle_of_2000_events(bed):
     bed.start_group_at_end()
+    start = end_offsets(bed.tb)
     statuses = Statuses(bed.tb)
     watches = [Watch(bed.kube, ns, bed.run) for ns in NAMESPACES]
     names = {i: (NAMESPACES[i % 3], bed.name(i)) for i in range(OBJECTS)}
@@ -34,7 +35,10 @@ def test_kill_9_in_the_middle_of_2000_events(bed):
         events.update({(k, g): rev for k, (g, _, _) in res.items()})
     assert len(events) == OBJECTS * RELEASES == 2000
 
-    first = bed.listener(f"rb-crash-{bed.run}-first")
+    # commits every 0.5 s (librdkafka's default is 5 s): the first listener
+    # commits part of its work before it is killed
+    commit_often = ["--set", "kafka.auto.commit.interval.ms=500"]
+    first = bed.listener(f"rb-crash-{bed.run}-first", commit_often)
     try:
         def answered():
             return sum(1 for s in statuses.all
@@ -50,7 +54,10 @@ def test_kill_9_in_the_middle_of_2000_events(bed):
         assert at_kill < len(events), \
             "the listener finished before it was killed: nothing was tested"
         assert first.proc.returncode == -9
-        second = bed.listener(f"rb-crash-{bed.run}-second")
+        committed = group_offsets(bed.tb)
+        assert any(committed[p] > start[p] for p in start), \
+            "nothing was committed before the kill: nothing was tested"
+        second = bed.listener(f"rb-crash-{bed.run}-second", commit_often)
         have = statuses.wait_events(events, 120, "a status for every event")
         wait_for(lambda: group_caught_up(bed.tb), 60, "offsets committed")
         assert second.alive(), second.tail()
