@@ -24,7 +24,6 @@ import http.client
 import io
 import json
 import os
-import re
 import signal
 import socket
 import ssl
@@ -533,6 +532,9 @@ class Bed:
                           (LISTENER, "M3B_LISTENER")):
             if not exe or not os.access(exe, os.X_OK):
                 fail(f"{name} does not name the built program")
+        if f"M3B_TB_KAFKA_LISTENER_USER_{PLANE.upper()}" not in tb:
+            fail(f"the test bed has no plane {PLANE} (M3B_TB_PLANES): run "
+                 "tests/testbed/testbed down && tests/testbed/testbed up")
         self.tb, self.d = tb, Path(folder)
         self.run = uuid.uuid4().hex[:6]
         self.tag = tag
@@ -668,10 +670,6 @@ class Listener:
 
     def tail(self, n=40):
         return "\n".join(self.text().splitlines()[-n:])
-
-    def port(self):
-        m = re.search(r"\(port (\d+)\)", self.text())
-        return int(m.group(1)) if m else None
 
 
 def bed_fixture(tag, listener_settings=""):
