@@ -70,12 +70,13 @@ static m3b_err_t produce(struct listener *listener, struct job *job,
 }
 
 /* Queues the dlq copy: the original key, value and headers plus the error
- * headers. A copy too large for Kafka (the original was near the limit)
- * goes without its value, marked by M3B_HDR_VALUE_OMITTED: a record that
- * could never be written would keep its partition's offset from moving,
- * forever. headers has room for one more. */
+ * headers (n of them, n < MAX_HEADERS). A copy too large for Kafka (the
+ * original was near the limit) goes without its value, marked by
+ * M3B_HDR_VALUE_OMITTED: a record that could never be written would keep
+ * its partition's offset from moving, forever. */
 static m3b_err_t produce_dlq(struct listener *listener, struct job *job,
-                             struct m3b_kafka_header *headers, size_t n) {
+                             const struct m3b_kafka_header *headers, size_t n) {
+  struct m3b_kafka_header marked[MAX_HEADERS];
   char omitted[24];
   m3b_err_t err;
 
@@ -83,17 +84,18 @@ static m3b_err_t produce_dlq(struct listener *listener, struct job *job,
                 job->value, job->value_len, headers, n);
   if (err != M3B_ERR_LIMIT)
     return err;
+  memcpy(marked, headers, n * sizeof(*headers));
   snprintf(omitted, sizeof(omitted), "%zu", job->value_len);
-  headers[n].name = M3B_HDR_VALUE_OMITTED;
-  headers[n].value = omitted;
-  headers[n++].size = strlen(omitted);
+  marked[n].name = M3B_HDR_VALUE_OMITTED;
+  marked[n].value = omitted;
+  marked[n].size = strlen(omitted);
   M3B_LOG(listener->log, M3B_LOG_WARN, MODULE,
           "partition %d offset %" PRId64 ": the dlq copy of this %zu-byte "
           "record is too large for Kafka; it goes without its value (%s)",
           (int)job->partition, job->offset, job->value_len,
           M3B_HDR_VALUE_OMITTED);
   err = produce(listener, job, listener->dlq_topic, job->key, job->key_len,
-                NULL, 0, headers, n);
+                NULL, 0, marked, n + 1);
   if (err == M3B_ERR_LIMIT)
     M3B_LOG(listener->log, M3B_LOG_ERROR, MODULE,
             "partition %d offset %" PRId64 ": even without its value the dlq "
