@@ -37,7 +37,7 @@
 #define MAX_STATUS_BYTES ((size_t)64 * 1024)
 #define POLL_MS 100
 #define PRODUCE_WAIT_MS 1000
-#define MAX_HEADERS (M3B_KAFKA_MAX_HEADERS + M3B_DLQ_HEADER_COUNT)
+#define MAX_HEADERS (M3B_KAFKA_MAX_HEADERS + M3B_DLQ_HEADER_COUNT + 1)
 #define MAX_LABELS 1024
 
 /* Metric families (docs/OPERATIONS.md); the lag names are those of

@@ -155,6 +155,11 @@ m3b_err_t m3b_outcome_status(const m3b_applier_t *applier,
 #define M3B_HDR_SOURCE_PARTITION "m3-source-partition"
 #define M3B_HDR_SOURCE_OFFSET "m3-source-offset"
 #define M3B_HDR_LISTENER_ID "m3-listener-id"
+/* Added by the listener when the dlq copy with its error headers is too
+ * large for Kafka: the copy then has no value, and this header holds the
+ * original value's length in ASCII decimal (the original stays at
+ * m3-source-partition / m3-source-offset of the desired topic). */
+#define M3B_HDR_VALUE_OMITTED "m3-dlq-value-omitted"
 
 /* The error headers of a dlq record: name/value pairs whose values are
  * borrowed from applier, outcome, record and the numbers held here.
