@@ -197,6 +197,7 @@ static void outcome_init(struct m3b_outcome *out) {
   memset(out, 0, sizeof(*out));
   out->phase = M3B_PHASE_REJECTED;
   out->generation = -1;
+  out->retry_after_ms = -1;
 }
 
 /* Sets retriable / dlq / status from phase and err (see the header). */

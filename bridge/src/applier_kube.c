@@ -25,6 +25,11 @@
 static m3b_err_t kube_fail(struct m3b_outcome *out, m3b_err_t err,
                            const struct m3b_kube_result *result,
                            const char *what) {
+  /* the server's own hint of when to come back (429, 503); only these
+   * errors come from an HTTP answer, so only then is result filled */
+  if ((err == M3B_ERR_KUBE_THROTTLED || err == M3B_ERR_KUBE_SERVER) &&
+      result->retry_after_s >= 0)
+    out->retry_after_ms = (int64_t)result->retry_after_s * 1000;
   return m3b__outcome_fail(out, M3B_PHASE_FAILED, err, "%s: %s (HTTP %ld)%s%s",
                            what, m3b_err_str(err), result->http_status,
                            result->errstr[0] ? ": " : "", result->errstr);
