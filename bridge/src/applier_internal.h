@@ -47,6 +47,8 @@ struct m3b__job {
   struct m3b_desired_state event; /* decoded value */
   json_t *manifest;               /* parsed manifest (APPLY), or NULL */
   char api_version[M3B_INDEX_API_VERSION_MAX + 1];
+  int64_t object_generation; /* metadata.generation the apply returned */
+  int redo; /* the same generation again over a drifted entry */
 };
 
 /* Records a failure in out (phase, err, reason, message) and returns err.

@@ -170,6 +170,13 @@ m3b_err_t m3b_kube_apply(m3b_kube_t *kube, const json_t *object,
                          struct m3b_kube_meta *meta_out,
                          struct m3b_kube_result *result);
 
+/* Asks the apiserver whether it is ready to serve (GET /readyz, which the
+ * apiserver lets every client read: --authorization-always-allow-paths).
+ * M3B_OK for 200; M3B_ERR_KUBE_SERVER when it says it is not (5xx:
+ * starting, its caches not synced, or stopping); M3B_ERR_KUBE_TRANSPORT
+ * when unreachable; other answers as m3b_kube_err_from_status. */
+m3b_err_t m3b_kube_ready(m3b_kube_t *kube, struct m3b_kube_result *result);
+
 /* Reads one object; *object_out is a new reference. */
 m3b_err_t m3b_kube_get(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
                        json_t **object_out, struct m3b_kube_result *result);
