@@ -187,8 +187,8 @@ m3b_err_t m3b_applier_load_index(m3b_applier_t *applier, size_t *loaded_out,
   memset(&result, 0, sizeof(result));
   /* a starting apiserver answers 403/404 for what it has not loaded yet,
    * and the load skips kinds that answer so: wait until it is ready */
-  err = m3b_kube_ready(applier->kube, &result);
-  if (err == M3B_ERR_KUBE_SERVER || err == M3B_ERR_KUBE_TRANSPORT) {
+  err = m3b__apiserver_settled(applier->kube, &result);
+  if (err) {
     m3b__errstr(errstr, errstr_size, "loading the index: %s: %s",
                 m3b_err_name(err), result.errstr);
     return err;

@@ -29,11 +29,32 @@ static int terminal_answer(m3b_err_t err) {
          err == M3B_ERR_KUBE_HTTP || err == M3B_ERR_KUBE_GONE;
 }
 
+/* How long after the apiserver was last unreachable a terminal answer is
+ * not trusted when /readyz cannot tell (refused to us as well): a
+ * starting apiserver is ready well within it, and a genuine refusal is
+ * then retried for this long at most. */
+#define SETTLE_MS 60000
+
+m3b_err_t m3b__apiserver_settled(m3b_kube_t *kube,
+                                 struct m3b_kube_result *result) {
+  int64_t since;
+  m3b_err_t state = m3b_kube_ready(kube, result);
+  if (state == M3B_OK)
+    return M3B_OK;
+  if (state == M3B_ERR_KUBE_SERVER || state == M3B_ERR_KUBE_TRANSPORT)
+    return state;
+  /* /readyz itself refused (403 while RBAC loads, or never allowed) */
+  since = m3b_kube_ms_since_unreachable(kube);
+  if (since >= 0 && since < SETTLE_MS)
+    return M3B_ERR_KUBE_SERVER;
+  return M3B_OK;
+}
+
 /* An apiserver that is starting answers before it is ready: its RBAC
  * caches are empty, so everything is 403, and the kinds of CRDs are not
- * served yet (404). A terminal answer is trusted only from a ready
- * apiserver (GET /readyz is 200 or not served); from one that is not, it
- * becomes a retriable M3B_ERR_KUBE_SERVER (or KUBE_TRANSPORT) in out. */
+ * served yet (404). A terminal answer is trusted only from an apiserver
+ * that is settled (m3b__apiserver_settled); otherwise it becomes a
+ * retriable M3B_ERR_KUBE_SERVER (or KUBE_TRANSPORT) in out. */
 static m3b_err_t trust(m3b_applier_t *applier, struct m3b_outcome *out,
                        m3b_err_t err, const char *what) {
   struct m3b_kube_result ready;
@@ -41,13 +62,16 @@ static m3b_err_t trust(m3b_applier_t *applier, struct m3b_outcome *out,
   if (!terminal_answer(err))
     return err;
   memset(&ready, 0, sizeof(ready));
-  state = m3b_kube_ready(applier->kube, &ready);
-  if (state != M3B_ERR_KUBE_SERVER && state != M3B_ERR_KUBE_TRANSPORT)
+  state = m3b__apiserver_settled(applier->kube, &ready);
+  if (!state)
     return err;
-  return m3b__outcome_fail(out, M3B_PHASE_FAILED, state,
-                           "%s: answered %s, but the apiserver is not ready "
-                           "(HTTP %ld from /readyz): not trusted, retrying",
-                           what, m3b_err_name(err), ready.http_status);
+  return m3b__outcome_fail(
+      out, M3B_PHASE_FAILED, state,
+      "%s: answered %s, but the apiserver is not ready "
+      "(/readyz: HTTP %ld, unreachable %lld ms ago): "
+      "not trusted, retrying",
+      what, m3b_err_name(err), ready.http_status,
+      (long long)m3b_kube_ms_since_unreachable(applier->kube));
 }
 
 static m3b_err_t kube_fail(m3b_applier_t *applier, struct m3b_outcome *out,

@@ -148,6 +148,12 @@ static void secret_free(char *s) {
   free(s);
 }
 
+static long long monotonic_ms(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
 static long elapsed_ms(const struct timespec *since) {
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
@@ -306,6 +312,7 @@ m3b_kube_t *m3b_kube_new(const struct m3b_kube_config *cfg, m3b_log_t *log,
     return NULL;
   }
   kube->log = log;
+  atomic_init(&kube->unreachable_at_ms, 0);
   c = &kube->cfg;
   m3b_kube_config_init(c);
   c->server = dup_opt(cfg->server, &failed);
@@ -385,6 +392,13 @@ m3b_kube_t *m3b_kube_new(const struct m3b_kube_config *cfg, m3b_log_t *log,
 fail:
   m3b_kube_destroy(kube);
   return NULL;
+}
+
+int64_t m3b_kube_ms_since_unreachable(m3b_kube_t *kube) {
+  long long at = kube ? atomic_load(&kube->unreachable_at_ms) : 0;
+  if (!at)
+    return -1;
+  return (int64_t)(monotonic_ms() - at);
 }
 
 void m3b_kube_destroy(m3b_kube_t *kube) {
@@ -657,6 +671,10 @@ m3b_err_t m3b__kube_perform(m3b_kube_t *kube, struct kube_request *req,
     m3b__kube_result_set(result, status, "%s: response larger than %zu bytes",
                          what, req->response->max);
     return err;
+  }
+  if (err == M3B_ERR_KUBE_TRANSPORT) {
+    long long now = monotonic_ms();
+    atomic_store(&kube->unreachable_at_ms, now > 0 ? now : 1);
   }
   if (err && err != M3B_ERR_INTERRUPTED && err != M3B_ERR_LIMIT) {
     m3b__kube_result_set(result, status, "%s: %s", what, curl_errbuf);

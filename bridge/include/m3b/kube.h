@@ -170,12 +170,19 @@ m3b_err_t m3b_kube_apply(m3b_kube_t *kube, const json_t *object,
                          struct m3b_kube_meta *meta_out,
                          struct m3b_kube_result *result);
 
-/* Asks the apiserver whether it is ready to serve (GET /readyz, which the
- * apiserver lets every client read: --authorization-always-allow-paths).
- * M3B_OK for 200; M3B_ERR_KUBE_SERVER when it says it is not (5xx:
- * starting, its caches not synced, or stopping); M3B_ERR_KUBE_TRANSPORT
- * when unreachable; other answers as m3b_kube_err_from_status. */
+/* Asks the apiserver whether it is ready to serve (GET /readyz, which
+ * the default RBAC role system:public-info-viewer lets every client read;
+ * a starting apiserver may still refuse it with 403). M3B_OK for 200;
+ * M3B_ERR_KUBE_SERVER when it says it is not (5xx: starting, caches not
+ * synced, or stopping); M3B_ERR_KUBE_TRANSPORT when unreachable; other
+ * answers as m3b_kube_err_from_status. */
 m3b_err_t m3b_kube_ready(m3b_kube_t *kube, struct m3b_kube_result *result);
+
+/* Milliseconds since a call of this client last failed to reach the
+ * apiserver (M3B_ERR_KUBE_TRANSPORT, watches included), or -1 when none
+ * has. A terminal answer soon after that may come from an apiserver that
+ * is still starting (m3b_kube_ready). */
+int64_t m3b_kube_ms_since_unreachable(m3b_kube_t *kube);
 
 /* Reads one object; *object_out is a new reference. */
 m3b_err_t m3b_kube_get(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
