@@ -294,6 +294,7 @@ m3b_err_t m3b_index_observe(m3b_index_t *index, const char *plane,
   key_len = strnlen(key, M3B_OBJKEY_MAX + 1);
   if (key_len > M3B_OBJKEY_MAX)
     return M3B_ERR_LIMIT;
+  live_key[0] = '\0';
   if (object)
     found = m3b_index_entry_from_object(object, plane, &live, live_key,
                                         sizeof(live_key));
