@@ -67,7 +67,7 @@ def metric(port, name):
     return total
 
 
-def testbed(tb, *args, timeout=300):
+def testbed_run(tb, *args, timeout=300):
     """Runs tests/testbed/testbed on this test bed's instance."""
     env = dict(os.environ, M3B_TESTBED_DIR=tb["M3B_TESTBED_DIR"])
     r = subprocess.run([TESTBED] + list(args), capture_output=True,
