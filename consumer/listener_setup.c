@@ -86,6 +86,13 @@ static m3b_err_t load_settings(struct listener *listener, char *errstr,
     listener->max_backoff_ms = listener->initial_backoff_ms;
   listener->grace_ms = m3b_cli_int(config, "shutdown.grace_ms", 30000);
   listener->heartbeat_ms = m3b_cli_int(config, "heartbeat.interval_ms", 10000);
+  listener->verdict_window_ms =
+      m3b_cli_int(config, "lag.verdict_window_ms", 60000);
+  if (listener->verdict_window_ms < 2 * listener->heartbeat_ms)
+    M3B_LOG(listener->log, M3B_LOG_WARN, MODULE,
+            "lag.verdict_window_ms (%lld) holds fewer than 3 heartbeats "
+            "(heartbeat.interval_ms %lld): lag verdicts will stay OK",
+            listener->verdict_window_ms, listener->heartbeat_ms);
   if (listener->worker_count < 1 || listener->worker_count > MAX_WORKERS)
     listener->worker_count = 4;
   /* a partition's window: everything its records can occupy at once */
@@ -278,10 +285,18 @@ void listener_destroy(struct listener *listener) {
     return;
   listener_stop_watcher(listener);
   listener_stop_workers(listener);
-  /* the producer first: its last delivery reports still store offsets */
+  /* Closing the consumer runs the revoke callback, which polls the
+   * producer: the consumer goes first, with the drain deadline passed so
+   * the callback does not wait for records no worker will finish. Delivery
+   * reports the producer serves while it closes store no offset then. */
+  pthread_mutex_lock(&listener->lock);
+  listener->stopping = 1;
+  listener->drain_deadline_ms = 0;
+  pthread_mutex_unlock(&listener->lock);
+  m3b_consumer_destroy(listener->consumer);
+  listener->consumer = NULL;
   m3b_producer_destroy(listener->producer);
   listener->producer = NULL;
-  m3b_consumer_destroy(listener->consumer);
   while (listener->jobs) { /* pop the head: its all_prev is NULL */
     struct job *job = listener->jobs;
     listener->jobs = job->all_next;
@@ -290,6 +305,7 @@ void listener_destroy(struct listener *listener) {
     listener->counters.in_flight--;
     listener_job_free(job);
   }
+  m3b_ui_destroy(listener->ui); /* the HTTP server is stopped by now */
   m3b_applier_destroy(listener->applier);
   m3b_kube_destroy(listener->kube);
   m3b_seal_key_destroy(listener->seal_key);
@@ -304,6 +320,7 @@ void listener_destroy(struct listener *listener) {
     free(listener->partitions[i].offsets);
     free(listener->partitions[i].timestamps);
     free(listener->partitions[i].done);
+    m3b_lag_window_destroy(listener->partitions[i].lag_window);
   }
   for (i = 0; i < MAX_WORKERS; i++) {
     pthread_mutex_destroy(&listener->workers[i].lock);

@@ -30,13 +30,18 @@ static int backoff_wait(struct listener *listener, const struct job *job,
     until.tv_sec++;
     until.tv_nsec -= 1000000000L;
   }
+  /* a record waiting for a retry gives up at once when its partition is
+   * being revoked: the revoke should not wait a backoff for it, and the
+   * next owner retries it */
   pthread_mutex_lock(&listener->lock);
-  while (listener_job_current(listener, job) && !listener->stopping) {
+  while (listener_job_current(listener, job) && !listener->stopping &&
+         !listener->partitions[job->partition].revoking) {
     if (pthread_cond_timedwait(&listener->wake, &listener->lock, &until) ==
         ETIMEDOUT)
       break;
   }
-  go = listener_job_current(listener, job) && !listener->stopping;
+  go = listener_job_current(listener, job) && !listener->stopping &&
+       !listener->partitions[job->partition].revoking;
   pthread_mutex_unlock(&listener->lock);
   return go;
 }
