@@ -228,6 +228,35 @@ m3b_err_t listener_load_index(struct listener *listener) {
   }
 }
 
+static void on_watch_result(m3b_err_t err, void *opaque) {
+  listener_note_kube(opaque, err);
+}
+
+m3b_err_t listener_start_watcher(struct listener *listener) {
+  struct m3b_index_watch_config cfg;
+  char errstr[256];
+
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.plane = listener->plane;
+  cfg.initial_backoff_ms = listener->initial_backoff_ms;
+  cfg.max_backoff_ms = listener->max_backoff_ms;
+  cfg.on_result = on_watch_result;
+  cfg.opaque = listener;
+  listener->watcher = m3b_index_watcher_new(
+      m3b_applier_index(listener->applier), listener->kube, &cfg, listener->log,
+      errstr, sizeof(errstr));
+  if (!listener->watcher) {
+    M3B_LOG(listener->log, M3B_LOG_ERROR, MODULE, "%s", errstr);
+    return M3B_ERR_NOMEM;
+  }
+  return M3B_OK;
+}
+
+void listener_stop_watcher(struct listener *listener) {
+  m3b_index_watcher_destroy(listener->watcher);
+  listener->watcher = NULL;
+}
+
 struct listener *listener_new(m3b_config_t *config, m3b_log_t *log) {
   struct listener *listener = calloc(1, sizeof(*listener));
   size_t i;
@@ -254,6 +283,7 @@ void listener_destroy(struct listener *listener) {
   size_t i;
   if (!listener)
     return;
+  listener_stop_watcher(listener);
   listener_stop_workers(listener);
   /* Closing the consumer runs the revoke callback, which polls the
    * producer: the consumer goes first, with the drain deadline passed so

@@ -210,11 +210,11 @@ static void process_job(struct listener *listener, struct worker *worker,
       pthread_mutex_unlock(&listener->lock);
       retrying = 1;
     }
-    delay = listener->initial_backoff_ms << (attempt < 20 ? attempt : 20);
-    if (delay > listener->max_backoff_ms || delay <= 0)
-      delay = listener->max_backoff_ms;
-    /* full jitter in [delay/2, delay] keeps replicas from retrying in step */
-    delay = delay / 2 + (long long)(rand_r(&worker->seed) % (delay / 2 + 1));
+    /* the apiserver's Retry-After when it sent one, else capped
+     * exponential backoff with jitter (m3b_outcome_retry_delay_ms) */
+    delay = m3b_outcome_retry_delay_ms(
+        &out, attempt, listener->initial_backoff_ms, listener->max_backoff_ms,
+        (unsigned)rand_r(&worker->seed));
     attempt++;
     pthread_mutex_lock(&listener->lock);
     listener->counters.retries++;
@@ -222,9 +222,10 @@ static void process_job(struct listener *listener, struct worker *worker,
     (void)m3b_metrics_counter_add(listener->metrics, METRIC_RETRIES, NULL, 1);
     M3B_LOG(listener->log, M3B_LOG_WARN, MODULE,
             "partition %d offset %" PRId64 " key %s: %s (%s); retry %u in %lld "
-            "ms, partition paused",
+            "ms%s, partition paused",
             (int)job->partition, job->offset, out.key, m3b_err_name(out.err),
-            out.message, attempt, delay);
+            out.message, attempt, delay,
+            out.retry_after_ms > 0 ? " (the apiserver's Retry-After)" : "");
     if (!backoff_wait(listener, job, delay)) {
       current = 0;
       break;

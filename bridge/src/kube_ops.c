@@ -1,6 +1,6 @@
 /*
  * kube_ops.c - the verbs of the Kubernetes client: server-side apply, get,
- * delete, paginated list and streaming watch.
+ * delete, paginated list and streaming watch, and the /readyz probe.
  *
  * Bodies that may carry secrets (apply requests, and every response, which
  * may be a Secret) are wiped before their memory is freed. Watch parses the
@@ -137,6 +137,20 @@ out:
   }
   m3b_buf_cleanup(&path);
   m3b_buf_cleanup_secret(&body);
+  return err;
+}
+
+m3b_err_t m3b_kube_ready(m3b_kube_t *kube, struct m3b_kube_result *result) {
+  struct m3b_buf body;
+  struct kube_request req;
+  m3b_err_t err;
+
+  if (!kube)
+    return M3B_ERR_INVALID_ARG;
+  m3b_buf_init(&body, 64u << 10); /* "ok", or the list of failed checks */
+  request_init(&req, "GET", "/readyz", &body);
+  err = m3b__kube_perform(kube, &req, "readyz", result);
+  m3b_buf_cleanup(&body);
   return err;
 }
 
