@@ -407,8 +407,8 @@ static m3b_err_t load_page(json_t *items, void *opaque) {
 }
 
 /* Lists one kind in one namespace (NULL: cluster-scoped) into the index,
- * a page at a time: the listed objects are never all in memory at once
- * (100k ConfigMaps would take about a gigabyte as JSON trees). */
+ * a page at a time and metadata only: the listed objects are never all in
+ * memory at once (10k 1 KB ConfigMaps took 160 MB as whole JSON trees). */
 static m3b_err_t load_one(m3b_index_t *index, m3b_kube_t *kube,
                           const struct kind *k, const char *ns,
                           const char *plane, m3b_log_t *log, size_t *loaded,
@@ -417,9 +417,10 @@ static m3b_err_t load_one(m3b_index_t *index, m3b_kube_t *kube,
   struct page_load pl = {index, plane, log, loaded};
   m3b_err_t err;
 
-  err = m3b_kube_list_pages(kube, &ref,
-                            M3B_LABEL_MANAGED_BY "=" M3B_MANAGED_BY_VALUE,
-                            LIST_PAGE, load_page, &pl, NULL, 0, result);
+  /* the index needs labels, annotations, uid and resourceVersion only */
+  err = m3b_kube_list_pages(
+      kube, &ref, M3B_LABEL_MANAGED_BY "=" M3B_MANAGED_BY_VALUE, LIST_PAGE,
+      M3B_KUBE_LIST_METADATA, load_page, &pl, NULL, 0, result);
   if (err == M3B_ERR_KUBE_NOT_FOUND || err == M3B_ERR_KUBE_FORBIDDEN) {
     M3B_LOG(log, M3B_LOG_INFO, "index", "not listing %s %s in %s: %s",
             k->api_version, k->kind, ns ? ns : "(cluster)", m3b_err_name(err));

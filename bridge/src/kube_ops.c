@@ -232,6 +232,12 @@ static m3b_err_t add_param(struct m3b_buf *path, const char *key,
   return err;
 }
 
+/* Metadata only (the apiserver's PartialObjectMetadataList), with plain
+ * JSON as the fallback a server without it would answer. */
+#define METADATA_LIST_ACCEPT                                                   \
+  "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, "         \
+  "application/json"
+
 /* Wipes and releases a page's items: listed Secrets hold plaintext. */
 static void release_items(json_t *items) {
   size_t i;
@@ -242,7 +248,7 @@ static void release_items(json_t *items) {
 
 m3b_err_t m3b_kube_list_pages(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
                               const char *label_selector, unsigned page_limit,
-                              m3b_kube_page_cb cb, void *opaque,
+                              unsigned flags, m3b_kube_page_cb cb, void *opaque,
                               char *resource_version_out,
                               size_t resource_version_size,
                               struct m3b_kube_result *result) {
@@ -282,6 +288,8 @@ m3b_err_t m3b_kube_list_pages(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
     if (err)
       goto out;
     request_init(&req, "GET", (const char *)path.data, &body);
+    if (flags & M3B_KUBE_LIST_METADATA)
+      req.accept = METADATA_LIST_ACCEPT;
     err = m3b__kube_perform(kube, &req, what, result);
     if (!err)
       err = parse_body(&body, what, &page, result);
@@ -348,9 +356,9 @@ m3b_err_t m3b_kube_list(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
   items = json_array();
   if (!items)
     return M3B_ERR_NOMEM;
-  err = m3b_kube_list_pages(kube, ref, label_selector, page_limit, collect_page,
-                            items, resource_version_out, resource_version_size,
-                            result);
+  err = m3b_kube_list_pages(kube, ref, label_selector, page_limit, 0,
+                            collect_page, items, resource_version_out,
+                            resource_version_size, result);
   if (err) {
     release_items(items);
     return err;

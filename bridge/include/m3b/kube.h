@@ -185,12 +185,19 @@ m3b_err_t m3b_kube_list(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
  * by m3b_kube_list_pages. */
 typedef m3b_err_t (*m3b_kube_page_cb)(json_t *items, void *opaque);
 
+/* Flags of m3b_kube_list_pages. */
+#define M3B_KUBE_LIST_METADATA                                                 \
+  0x1u /* items carry apiVersion, kind and                                     \
+          metadata only (PartialObjectMetadata):                               \
+          no data, spec or status */
+
 /* m3b_kube_list without holding the whole list: cb sees one page at a time
  * (page_limit items, 0: 500), so memory stays bounded by a page however
- * many objects match. Same arguments, errors and resourceVersion. */
+ * many objects match. flags: 0 or M3B_KUBE_LIST_METADATA. Same arguments,
+ * errors and resourceVersion as m3b_kube_list. */
 m3b_err_t m3b_kube_list_pages(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
                               const char *label_selector, unsigned page_limit,
-                              m3b_kube_page_cb cb, void *opaque,
+                              unsigned flags, m3b_kube_page_cb cb, void *opaque,
                               char *resource_version_out,
                               size_t resource_version_size,
                               struct m3b_kube_result *result);
