@@ -246,6 +246,16 @@ static void release_items(json_t *items) {
   json_decref(items);
 }
 
+/* The same for a whole page not handed to the callback (NULL: no-op). */
+static void release_page(json_t *page) {
+  json_t *items = json_object_get(page, "items");
+  if (json_is_array(items)) {
+    json_incref(items);
+    release_items(items);
+  }
+  json_decref(page);
+}
+
 m3b_err_t m3b_kube_list_pages(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
                               const char *label_selector, unsigned page_limit,
                               unsigned flags, m3b_kube_page_cb cb, void *opaque,
@@ -315,14 +325,14 @@ m3b_err_t m3b_kube_list_pages(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
       page = NULL;
       err = cb(page_items, opaque); /* takes the reference */
     }
-    json_decref(page);
+    release_page(page);
     page = NULL;
     if (err || !cont)
       break;
   }
 out:
   free(cont);
-  json_decref(page);
+  release_page(page);
   m3b_buf_cleanup(&base);
   m3b_buf_cleanup(&path);
   m3b_buf_cleanup_secret(&body);
