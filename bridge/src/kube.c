@@ -557,6 +557,7 @@ static m3b_err_t perform_once(m3b_kube_t *kube, struct kube_request *req,
   CURL *curl;
   m3b_err_t err;
   char ctype[128];
+  char accept[160];
 
   *status_out = 0;
   *retry_after_out = -1;
@@ -567,7 +568,9 @@ static m3b_err_t perform_once(m3b_kube_t *kube, struct kube_request *req,
   err = m3b_buf_appendf(&url, "%s%s", kube->cfg.server, req->path_query);
   if (err)
     goto out;
-  headers = curl_slist_append(headers, "Accept: application/json");
+  snprintf(accept, sizeof(accept), "Accept: %s",
+           req->accept ? req->accept : "application/json");
+  headers = curl_slist_append(headers, accept);
   if (req->content_type) {
     snprintf(ctype, sizeof(ctype), "Content-Type: %s", req->content_type);
     headers = curl_slist_append(headers, ctype);

@@ -53,6 +53,7 @@ struct kube_request {
   const char *body;
   size_t body_len;
   struct m3b_buf *response; /* bounded; holds the body (also of errors) */
+  const char *accept;       /* Accept header value; NULL: application/json */
   long timeout_ms;          /* 0: the config's request timeout */
   /* streaming (watch) */
   curl_write_callback write_cb;

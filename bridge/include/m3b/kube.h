@@ -208,6 +208,30 @@ m3b_err_t m3b_kube_list(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
                         size_t resource_version_size,
                         struct m3b_kube_result *result);
 
+/* Called once per page of a list with the page's items: a JSON array whose
+ * reference the callback takes over. Listed Secrets hold plaintext, so
+ * m3b_seal_manifest_wipe() every item not kept before the json_decref().
+ * Return M3B_OK to go on; any other value stops the list and is returned
+ * by m3b_kube_list_pages. */
+typedef m3b_err_t (*m3b_kube_page_cb)(json_t *items, void *opaque);
+
+/* Flags of m3b_kube_list_pages. */
+#define M3B_KUBE_LIST_METADATA                                                 \
+  0x1u /* items carry apiVersion, kind and                                     \
+          metadata only (PartialObjectMetadata):                               \
+          no data, spec or status */
+
+/* m3b_kube_list without holding the whole list: cb sees one page at a time
+ * (page_limit items, 0: 500), so memory stays bounded by a page however
+ * many objects match. flags: 0 or M3B_KUBE_LIST_METADATA. Same arguments,
+ * errors and resourceVersion as m3b_kube_list. */
+m3b_err_t m3b_kube_list_pages(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
+                              const char *label_selector, unsigned page_limit,
+                              unsigned flags, m3b_kube_page_cb cb, void *opaque,
+                              char *resource_version_out,
+                              size_t resource_version_size,
+                              struct m3b_kube_result *result);
+
 typedef enum m3b_kube_event_type {
   M3B_KUBE_ADDED,
   M3B_KUBE_MODIFIED,
