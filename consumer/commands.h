@@ -7,4 +7,7 @@
 /* `m3bridge-listener run`: consume the desired topic and apply it. */
 int cmd_run(int argc, char **argv);
 
+/* `m3bridge-listener replay`: rebuild the cluster from the desired topic. */
+int cmd_replay(int argc, char **argv);
+
 #endif
