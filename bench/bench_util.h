@@ -2,7 +2,8 @@
  * bench_util.h - timing helpers shared by the bench_*.c programs: a
  * monotonic clock, "median nanoseconds per operation over several runs"
  * with a per-run time budget, and a description of the machine. Header-only
- * (static functions) so every benchmark stays a single .c file.
+ * (static inline, so a benchmark may use any subset of it) so every
+ * benchmark stays a single .c file.
  *
  * A benchmark supplies one operation as a callback; bench_measure() first
  * calibrates the iteration count so that one run lasts about min_run_ns,
@@ -35,21 +36,21 @@ struct bench_result {
   int runs;
 };
 
-static uint64_t bench_now_ns(void) {
+static inline uint64_t bench_now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int bench_cmp_double(const void *a, const void *b) {
+static inline int bench_cmp_double(const void *a, const void *b) {
   double x = *(const double *)a;
   double y = *(const double *)b;
   return (x > y) - (x < y);
 }
 
 /* Times op: runs (<= BENCH_MAX_RUNS) runs of about min_run_ns each. */
-static struct bench_result bench_measure(bench_op_fn op, void *ctx, int runs,
-                                         uint64_t min_run_ns) {
+static inline struct bench_result bench_measure(bench_op_fn op, void *ctx,
+                                                int runs, uint64_t min_run_ns) {
   struct bench_result result;
   double samples[BENCH_MAX_RUNS];
   uint64_t iterations = 1;
@@ -90,7 +91,7 @@ static struct bench_result bench_measure(bench_op_fn op, void *ctx, int runs,
 
 /* Writes the 1, 5 and 15 minute load averages ("0.52 0.61 0.70") to out,
  * or "unknown"; other work on the machine skews every number. */
-static void bench_loadavg(char *out, size_t size) {
+static inline void bench_loadavg(char *out, size_t size) {
   FILE *file = fopen("/proc/loadavg", "r");
   double one, five, fifteen;
 
@@ -103,7 +104,7 @@ static void bench_loadavg(char *out, size_t size) {
 }
 
 /* Prints kernel, CPU model and online CPU count. */
-static void bench_print_machine(FILE *out) {
+static inline void bench_print_machine(FILE *out) {
   struct utsname uts;
   char line[512];
   char model[256] = "unknown";

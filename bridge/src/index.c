@@ -388,26 +388,43 @@ static m3b_err_t load_items(m3b_index_t *index, json_t *items,
   return M3B_OK;
 }
 
-/* Lists one kind in one namespace (NULL: cluster-scoped) into the index. */
+struct page_load {
+  m3b_index_t *index;
+  const char *plane;
+  m3b_log_t *log;
+  size_t *loaded;
+};
+
+static m3b_err_t load_page(json_t *items, void *opaque) {
+  struct page_load *pl = opaque;
+  m3b_err_t err = load_items(pl->index, items, pl->plane, pl->log, pl->loaded);
+  size_t i;
+  /* load_items stops at a failed put: wipe whatever it did not reach */
+  for (i = 0; i < json_array_size(items); i++)
+    m3b_seal_manifest_wipe(json_array_get(items, i));
+  json_decref(items);
+  return err;
+}
+
+/* Lists one kind in one namespace (NULL: cluster-scoped) into the index,
+ * a page at a time: the listed objects are never all in memory at once
+ * (100k ConfigMaps would take about a gigabyte as JSON trees). */
 static m3b_err_t load_one(m3b_index_t *index, m3b_kube_t *kube,
                           const struct kind *k, const char *ns,
                           const char *plane, m3b_log_t *log, size_t *loaded,
                           struct m3b_kube_result *result) {
   struct m3b_kube_ref ref = {k->api_version, k->kind, ns, NULL};
-  json_t *items = NULL;
+  struct page_load pl = {index, plane, log, loaded};
   m3b_err_t err;
 
-  err = m3b_kube_list(kube, &ref, M3B_LABEL_MANAGED_BY "=" M3B_MANAGED_BY_VALUE,
-                      LIST_PAGE, &items, NULL, 0, result);
+  err = m3b_kube_list_pages(kube, &ref,
+                            M3B_LABEL_MANAGED_BY "=" M3B_MANAGED_BY_VALUE,
+                            LIST_PAGE, load_page, &pl, NULL, 0, result);
   if (err == M3B_ERR_KUBE_NOT_FOUND || err == M3B_ERR_KUBE_FORBIDDEN) {
     M3B_LOG(log, M3B_LOG_INFO, "index", "not listing %s %s in %s: %s",
             k->api_version, k->kind, ns ? ns : "(cluster)", m3b_err_name(err));
     return M3B_OK;
   }
-  if (err)
-    return err;
-  err = load_items(index, items, plane, log, loaded);
-  json_decref(items);
   return err;
 }
 

@@ -232,23 +232,30 @@ static m3b_err_t add_param(struct m3b_buf *path, const char *key,
   return err;
 }
 
-m3b_err_t m3b_kube_list(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
-                        const char *label_selector, unsigned page_limit,
-                        json_t **items_out, char *resource_version_out,
-                        size_t resource_version_size,
-                        struct m3b_kube_result *result) {
+/* Wipes and releases a page's items: listed Secrets hold plaintext. */
+static void release_items(json_t *items) {
+  size_t i;
+  for (i = 0; i < json_array_size(items); i++)
+    m3b_seal_manifest_wipe(json_array_get(items, i));
+  json_decref(items);
+}
+
+m3b_err_t m3b_kube_list_pages(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
+                              const char *label_selector, unsigned page_limit,
+                              m3b_kube_page_cb cb, void *opaque,
+                              char *resource_version_out,
+                              size_t resource_version_size,
+                              struct m3b_kube_result *result) {
   struct m3b_buf base, path, body;
   struct kube_request req;
   char what[512];
   char limit[32];
   char *cont = NULL;
-  json_t *items = NULL, *page = NULL;
+  json_t *page = NULL;
   m3b_err_t err;
   struct m3b_kube_ref list_ref;
 
-  if (items_out)
-    *items_out = NULL;
-  if (!kube || !valid_ref(ref, 0) || !items_out)
+  if (!kube || !valid_ref(ref, 0) || !cb)
     return M3B_ERR_INVALID_ARG;
   list_ref = *ref;
   list_ref.name = NULL;
@@ -261,11 +268,6 @@ m3b_err_t m3b_kube_list(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
                        result);
   if (err)
     goto out;
-  items = json_array();
-  if (!items) {
-    err = M3B_ERR_NOMEM;
-    goto out;
-  }
   for (;;) {
     json_t *md, *page_items;
     const char *next, *rv;
@@ -286,9 +288,6 @@ m3b_err_t m3b_kube_list(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
     m3b_buf_cleanup_secret(&body);
     if (err)
       goto out;
-    page_items = json_object_get(page, "items");
-    if (json_is_array(page_items))
-      json_array_extend(items, page_items);
     md = json_object_get(page, "metadata");
     rv = json_string_value(json_object_get(md, "resourceVersion"));
     if (rv && resource_version_out && resource_version_size)
@@ -301,28 +300,63 @@ m3b_err_t m3b_kube_list(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
       if (!cont)
         err = M3B_ERR_NOMEM;
     }
+    page_items = json_object_get(page, "items");
+    if (!err && json_is_array(page_items)) {
+      json_incref(page_items);
+      json_decref(page); /* only the items live on, one page at a time */
+      page = NULL;
+      err = cb(page_items, opaque); /* takes the reference */
+    }
     json_decref(page);
     page = NULL;
     if (err || !cont)
       break;
   }
 out:
-  if (!err) {
-    *items_out = items;
-    items = NULL;
-  }
   free(cont);
   json_decref(page);
-  if (items) { /* on error: listed Secrets hold plaintext */
-    size_t i;
-    for (i = 0; i < json_array_size(items); i++)
-      m3b_seal_manifest_wipe(json_array_get(items, i));
-  }
-  json_decref(items);
   m3b_buf_cleanup(&base);
   m3b_buf_cleanup(&path);
   m3b_buf_cleanup_secret(&body);
   return err;
+}
+
+/* m3b_kube_list collects the pages into one array (which the caller wipes
+ * when it holds Secrets). */
+static m3b_err_t collect_page(json_t *items, void *opaque) {
+  json_t *all = opaque;
+  int rc = json_array_extend(all, items);
+  if (rc != 0)
+    release_items(items);
+  else
+    json_decref(items);
+  return rc == 0 ? M3B_OK : M3B_ERR_NOMEM;
+}
+
+m3b_err_t m3b_kube_list(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
+                        const char *label_selector, unsigned page_limit,
+                        json_t **items_out, char *resource_version_out,
+                        size_t resource_version_size,
+                        struct m3b_kube_result *result) {
+  json_t *items;
+  m3b_err_t err;
+
+  if (items_out)
+    *items_out = NULL;
+  if (!kube || !valid_ref(ref, 0) || !items_out)
+    return M3B_ERR_INVALID_ARG;
+  items = json_array();
+  if (!items)
+    return M3B_ERR_NOMEM;
+  err = m3b_kube_list_pages(kube, ref, label_selector, page_limit, collect_page,
+                            items, resource_version_out, resource_version_size,
+                            result);
+  if (err) {
+    release_items(items);
+    return err;
+  }
+  *items_out = items;
+  return M3B_OK;
 }
 
 /* ---- watch ---- */

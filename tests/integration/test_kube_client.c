@@ -195,6 +195,23 @@ static void test_deployment_and_httproute(void **state) {
 
 #define LIST_OBJECTS 7
 
+/* Records what m3b_kube_list_pages hands over, page by page. */
+struct pages {
+  size_t count, items, largest;
+  size_t stop_at; /* non-zero: fail this page */
+};
+
+static m3b_err_t on_page(json_t *items, void *opaque) {
+  struct pages *pages = opaque;
+  size_t n = json_array_size(items);
+  pages->count++;
+  pages->items += n;
+  if (n > pages->largest)
+    pages->largest = n;
+  json_decref(items); /* ConfigMaps: nothing to wipe */
+  return pages->count == pages->stop_at ? M3B_ERR_LIMIT : M3B_OK;
+}
+
 static void test_list_paginated(void **state) {
   m3b_kube_t *kube = listener_client();
   struct m3b_kube_result result;
@@ -231,6 +248,26 @@ static void test_list_paginated(void **state) {
   assert_int_equal(json_array_size(items), LIST_OBJECTS);
   assert_true(rv[0]);
   json_decref(items);
+
+  /* the same, a page at a time: never more than the page limit at once */
+  {
+    struct pages pages = {0, 0, 0, 0};
+    rv[0] = '\0';
+    expect_ok(m3b_kube_list_pages(kube, &ref, selector, 2, on_page, &pages, rv,
+                                  sizeof(rv), &result),
+              &result, "list pages");
+    assert_int_equal(pages.items, LIST_OBJECTS);
+    assert_int_equal(pages.count, (LIST_OBJECTS + 1) / 2);
+    assert_int_equal(pages.largest, 2);
+    assert_true(rv[0]);
+    /* a callback's error stops the list there and is returned */
+    memset(&pages, 0, sizeof(pages));
+    pages.stop_at = 2;
+    assert_int_equal(m3b_kube_list_pages(kube, &ref, selector, 2, on_page,
+                                         &pages, NULL, 0, &result),
+                     M3B_ERR_LIMIT);
+    assert_int_equal(pages.count, 2);
+  }
 
   for (i = 0; i < LIST_OBJECTS; i++) {
     char what[32];

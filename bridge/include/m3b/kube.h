@@ -178,6 +178,23 @@ m3b_err_t m3b_kube_list(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
                         size_t resource_version_size,
                         struct m3b_kube_result *result);
 
+/* Called once per page of a list with the page's items: a JSON array whose
+ * reference the callback takes over. Listed Secrets hold plaintext, so
+ * m3b_seal_manifest_wipe() every item not kept before the json_decref().
+ * Return M3B_OK to go on; any other value stops the list and is returned
+ * by m3b_kube_list_pages. */
+typedef m3b_err_t (*m3b_kube_page_cb)(json_t *items, void *opaque);
+
+/* m3b_kube_list without holding the whole list: cb sees one page at a time
+ * (page_limit items, 0: 500), so memory stays bounded by a page however
+ * many objects match. Same arguments, errors and resourceVersion. */
+m3b_err_t m3b_kube_list_pages(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
+                              const char *label_selector, unsigned page_limit,
+                              m3b_kube_page_cb cb, void *opaque,
+                              char *resource_version_out,
+                              size_t resource_version_size,
+                              struct m3b_kube_result *result);
+
 typedef enum m3b_kube_event_type {
   M3B_KUBE_ADDED,
   M3B_KUBE_MODIFIED,
