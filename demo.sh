@@ -116,12 +116,20 @@ CONF
     step "lag as Prometheus sees it (/metrics)"
     curl -fsS http://127.0.0.1:9464/metrics | grep -E '^kafka_consumergroup_group_lag' || true
   fi
+  ui_page=$(curl -fsS http://127.0.0.1:9464/ui 2>/dev/null || true)
+  if [[ $ui_page == *'<title>m3bridge listener'* ]]; then
+    step "the listener's page: http://127.0.0.1:9464/ui (lag per partition over the last hour, throughput, verdicts, latest statuses)"
+    ui_note="The listener stopped with this script; to look at its page again, run
+  $LISTENER run --config $demo/listener.yaml
+and open http://127.0.0.1:9464/ui (its data: http://127.0.0.1:9464/ui/data.json)."
+  fi
 else
   step "statuses (no listener in this build: every object stays PENDING)"
   $PUBLISHER status --config "$demo/publisher.yaml" --release "$release"
 fi
 
 echo
+if [[ -n ${ui_note:-} ]] && ! ((down_at_end)); then echo "$ui_note"; fi
 if ((down_at_end)); then
   echo "done."
 else

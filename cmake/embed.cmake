@@ -14,3 +14,18 @@ function(m3b_embed_schemas target dir)
     VERBATIM)
   target_sources(${target} PRIVATE ${out})
 endfunction()
+
+# m3b_embed_file(TARGET FILE SYMBOL): compiles FILE into TARGET as
+# `const char SYMBOL[]` (NUL-terminated) and `const size_t SYMBOL_len`
+# (bytes, without the NUL). Rebuilt whenever FILE changes, like the schemas.
+function(m3b_embed_file target file symbol)
+  set(out ${CMAKE_CURRENT_BINARY_DIR}/${symbol}_embedded.c)
+  add_custom_command(
+    OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DFILE=${file} -DSYMBOL=${symbol}
+            -P ${PROJECT_SOURCE_DIR}/cmake/embed_file_run.cmake
+    DEPENDS ${file} ${PROJECT_SOURCE_DIR}/cmake/embed_file_run.cmake
+    COMMENT "Embedding ${file}"
+    VERBATIM)
+  target_sources(${target} PRIVATE ${out})
+endfunction()

@@ -203,8 +203,13 @@ int cmd_run(int argc, char **argv) {
       M3B_LOG(log, M3B_LOG_ERROR, MODULE, "http.address: %s", errstr);
       goto out;
     }
+    err = listener_ui_start(listener, http, errstr, sizeof(errstr));
+    if (err) {
+      M3B_LOG(log, M3B_LOG_ERROR, MODULE, "/ui: %s", errstr);
+      goto out;
+    }
     M3B_LOG(log, M3B_LOG_INFO, MODULE,
-            "serving /healthz, /readyz and /metrics on %s (port %d)",
+            "serving /healthz, /readyz, /metrics and /ui on %s (port %d)",
             m3b_config_get(config, "http.address"), m3b_http_port(http));
   }
   err = listener_load_index(listener);

@@ -23,11 +23,13 @@
 #include <m3b/http.h>
 #include <m3b/kafka.h>
 #include <m3b/kube.h>
+#include <m3b/lag_verdict.h>
 #include <m3b/log.h>
 #include <m3b/metrics.h>
 #include <m3b/schema.h>
 #include <m3b/seal.h>
 #include <m3b/sign.h>
+#include <m3b/ui.h>
 
 #define MAX_PARTITIONS 1024
 #define MAX_WORKERS 64
@@ -51,6 +53,9 @@
 #define METRIC_PAUSED "m3bridge_paused_partitions"
 #define METRIC_RETRIES "m3bridge_retries_total"
 #define METRIC_RESYNC_RUNS "m3bridge_status_resync_runs_total"
+#define METRIC_LAG_VERDICT "m3bridge_lag_verdict"
+#define METRIC_GROUP_LAG_VERDICT "m3bridge_group_lag_verdict"
+#define METRIC_RETRY_BACKLOG "m3bridge_retry_backlog"
 
 static inline int64_t listener_now_ms(clockid_t clock) {
   struct timespec ts;
@@ -92,6 +97,9 @@ struct partition {
   size_t head, count, cap;
   int64_t last_timestamp_ms; /* of the last finished record */
   int64_t stored;            /* last offset stored, -1 none */
+  /* lag samples of this assignment for its verdict; main thread only,
+   * created at the first sample */
+  m3b_lag_window_t *lag_window;
 };
 
 struct worker {
@@ -135,6 +143,7 @@ struct listener {
   size_t cluster_kind_count;
   size_t trusted_key_count;
   long long initial_backoff_ms, max_backoff_ms, grace_ms, heartbeat_ms;
+  long long verdict_window_ms;
   size_t queue_depth, window;
 
   pthread_mutex_t lock; /* partitions, jobs list, counters, stopping */
@@ -151,7 +160,9 @@ struct listener {
   int refresh_lag; /* main thread: a rebalance changed the assignment */
 
   m3b_metrics_t *metrics;
+  m3b_ui_t *ui; /* /ui's state; NULL until listener_ui_start (and --check) */
   char group[300];
+  char group_labels[MAX_LABELS];     /* group="..",topic=".." */
   char partition_labels[MAX_LABELS]; /* group="..",topic="..",partition= */
 
   /* /readyz, read on the HTTP thread */
@@ -230,10 +241,33 @@ void listener_remove_partition_series(struct listener *listener,
                                       int32_t partition);
 
 /* Fills listener->lags with the assigned partitions' offsets and lag,
- * exports them and returns how many there are; degrades *state (when not
+ * adds them to each partition's verdict window, exports them with the
+ * verdicts and returns how many there are; degrades *state (when not
  * NULL) while a partition retries. Main thread. */
 size_t listener_collect_lags(struct listener *listener, int64_t now,
                              enum m3b_listener_state *state);
+
+/* --- listener_ui.c: /ui ------------------------------------------------------
+ */
+
+/* Creates /ui's state (ui.* settings) and adds its routes to http. */
+m3b_err_t listener_ui_start(struct listener *listener, m3b_http_t *http,
+                            char *errstr, size_t errstr_size);
+
+/* Samples the count partitions of listener->lags for /ui, reading back the
+ * values just exported on /metrics (so the page and the metrics agree),
+ * and the throughput. Main thread, after the lag gauges are set, at now
+ * (wall clock ms). No-op before listener_ui_start. */
+void listener_ui_record_lags(struct listener *listener, size_t count,
+                             int64_t now);
+
+/* Keeps one finished record for /ui's latest outcomes. Any thread. */
+void listener_ui_record_outcome(struct listener *listener,
+                                const struct job *job,
+                                const struct m3b_outcome *out);
+
+/* Drops a revoked partition's history. */
+void listener_ui_forget_partition(struct listener *listener, int32_t partition);
 
 /* --- listener_jobs.c: records in flight and the offsets they free ----------
  */

@@ -1,7 +1,8 @@
 /*
  * listener_metrics.c - the listener's /metrics: events by phase and reason,
- * latency histograms, and per-partition lag in messages and seconds under
- * kafka-lag-exporter's names (docs/metrics.md).
+ * latency histograms, per-partition lag in messages and seconds under
+ * kafka-lag-exporter's names, and the lag verdicts of <m3b/lag_verdict.h>
+ * over the lag samples taken at each heartbeat (docs/metrics.md).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -39,6 +40,13 @@ m3b_err_t listener_declare_metrics(struct listener *listener) {
        "Retries of records after transient failures."},
       {METRIC_RESYNC_RUNS, M3B_METRIC_COUNTER,
        "Status resyncs of every managed object (one per start)."},
+      {METRIC_LAG_VERDICT, M3B_METRIC_GAUGE,
+       "Lag verdict of the partition: 0 OK, 1 WARN, 2 STALL, 3 STOP, "
+       "4 REWIND (docs/metrics.md)."},
+      {METRIC_GROUP_LAG_VERDICT, M3B_METRIC_GAUGE,
+       "Worst lag verdict of the partitions this listener owns."},
+      {METRIC_RETRY_BACKLOG, M3B_METRIC_GAUGE,
+       "Records waiting for a retry after a transient failure."},
   };
   char group[300], topic[600];
   size_t i;
@@ -57,11 +65,16 @@ m3b_err_t listener_declare_metrics(struct listener *listener) {
     return err;
   snprintf(listener->partition_labels, sizeof(listener->partition_labels),
            "group=\"%s\",topic=\"%s\",partition=", group, topic);
+  snprintf(listener->group_labels, sizeof(listener->group_labels),
+           "group=\"%s\",topic=\"%s\"", group, topic);
   /* series that exist from the start, so dashboards show 0, not nothing */
   (void)m3b_metrics_gauge_set(listener->metrics, METRIC_IN_FLIGHT, NULL, 0);
   (void)m3b_metrics_gauge_set(listener->metrics, METRIC_PAUSED, NULL, 0);
   (void)m3b_metrics_counter_add(listener->metrics, METRIC_RETRIES, NULL, 0);
   (void)m3b_metrics_counter_add(listener->metrics, METRIC_RESYNC_RUNS, NULL, 0);
+  (void)m3b_metrics_gauge_set(listener->metrics, METRIC_RETRY_BACKLOG, NULL, 0);
+  (void)m3b_metrics_gauge_set(listener->metrics, METRIC_GROUP_LAG_VERDICT,
+                              listener->group_labels, M3B_VERDICT_OK);
   return M3B_OK;
 }
 
@@ -109,6 +122,7 @@ void listener_count_outcome(struct listener *listener, const struct job *job,
     c->reasons[out->err]++;
   pthread_mutex_unlock(&listener->lock);
   observe_outcome(listener, job, out);
+  listener_ui_record_outcome(listener, job, out);
 }
 
 /* A revoked partition's series stop being exported: another replica
@@ -116,13 +130,15 @@ void listener_count_outcome(struct listener *listener, const struct job *job,
 void listener_remove_partition_series(struct listener *listener,
                                       int32_t partition) {
   static const char *const families[] = {
-      METRIC_LAG, METRIC_LAG_SECONDS, METRIC_COMMITTED, METRIC_HIGH_WATERMARK};
+      METRIC_LAG, METRIC_LAG_SECONDS, METRIC_COMMITTED, METRIC_HIGH_WATERMARK,
+      METRIC_LAG_VERDICT};
   char match[64];
   size_t i;
   /* the closing quote keeps partition="1" from matching partition="10" */
   snprintf(match, sizeof(match), "partition=\"%d\"", (int)partition);
   for (i = 0; i < sizeof(families) / sizeof(families[0]); i++)
     m3b_metrics_remove_matching(listener->metrics, families[i], match);
+  listener_ui_forget_partition(listener, partition);
 }
 
 /* Seconds since the Kafka timestamp of the partition's oldest record not
@@ -150,9 +166,37 @@ static double lag_seconds(struct listener *listener, int32_t partition,
   return oldest > 0 && now > oldest ? (double)(now - oldest) / 1000.0 : 0;
 }
 
-/* Exports one partition's offsets and lag. Under listener->lock. */
+/* Adds a lag sample to the partition's verdict window (created at its first
+ * sample) and returns the verdict now. The listener owns the partition, so
+ * it is never STOP here: a stuck offset is STALL. Main thread. */
+static m3b_verdict_t partition_verdict(struct listener *listener,
+                                       int32_t partition,
+                                       const struct m3b_partition_offsets *o) {
+  struct partition *p = &listener->partitions[partition];
+  struct m3b_lag_sample sample;
+  char errstr[128];
+  int64_t mono = listener_now_ms(CLOCK_MONOTONIC);
+
+  if (!p->lag_window) {
+    p->lag_window = m3b_lag_window_new(listener->verdict_window_ms,
+                                       M3B_LAG_WINDOW_DEFAULT_MIN_SAMPLES,
+                                       errstr, sizeof(errstr));
+    if (!p->lag_window)
+      return M3B_VERDICT_OK; /* out of memory: no verdict, nothing else */
+  }
+  sample.time_ms = mono;
+  sample.committed = o->committed;
+  sample.high_watermark = o->high_watermark;
+  sample.flags = M3B_LAG_SAMPLE_OWNED;
+  if (o->high_watermark >= 0) /* unknown before the first fetch */
+    (void)m3b_lag_window_add(p->lag_window, &sample);
+  return m3b_lag_window_verdict(p->lag_window, mono);
+}
+
+/* Exports one partition's offsets, lag and verdict. Under listener->lock. */
 static void export_lag(struct listener *listener,
-                       const struct m3b_partition_lag *lag, double seconds) {
+                       const struct m3b_partition_lag *lag, double seconds,
+                       m3b_verdict_t verdict) {
   char labels[MAX_LABELS + 16]; /* partition_labels and the number */
   snprintf(labels, sizeof(labels), "%s\"%d\"", listener->partition_labels,
            (int)lag->partition);
@@ -164,6 +208,8 @@ static void export_lag(struct listener *listener,
                               (double)lag->committed_offset);
   (void)m3b_metrics_gauge_set(listener->metrics, METRIC_HIGH_WATERMARK, labels,
                               (double)lag->high_watermark);
+  (void)m3b_metrics_gauge_set(listener->metrics, METRIC_LAG_VERDICT, labels,
+                              (double)verdict);
 }
 
 /* Fills listener->lags with the assigned partitions' offsets and lag,
@@ -173,6 +219,7 @@ size_t listener_collect_lags(struct listener *listener, int64_t now,
                              enum m3b_listener_state *state) {
   char errstr[512];
   size_t count = 0, i;
+  m3b_verdict_t worst = M3B_VERDICT_OK;
   m3b_err_t err;
 
   err = m3b_consumer_offsets(listener->consumer, listener->offsets,
@@ -189,6 +236,7 @@ size_t listener_collect_lags(struct listener *listener, int64_t now,
   for (i = 0; i < count; i++) {
     const struct m3b_partition_offsets *o = &listener->offsets[i];
     struct m3b_partition_lag *lag = &listener->lags[i];
+    m3b_verdict_t verdict;
     int valid = o->partition >= 0 && o->partition < MAX_PARTITIONS;
     int64_t last_ts =
         valid ? listener->partitions[o->partition].last_timestamp_ms : 0;
@@ -206,12 +254,22 @@ size_t listener_collect_lags(struct listener *listener, int64_t now,
                       : 0;
     if (!valid)
       continue;
+    verdict = partition_verdict(listener, o->partition, o);
+    if (verdict > worst)
+      worst = verdict;
     export_lag(listener, lag,
                lag_seconds(listener, o->partition, lag->lag_messages,
-                           o->high_watermark, now));
+                           o->high_watermark, now),
+               verdict);
     if (state && listener->partitions[o->partition].retrying)
       *state = M3B_LISTENER_DEGRADED;
   }
   pthread_mutex_unlock(&listener->lock);
+  /* after a failed broker query count is 0 and nothing is known: the last
+   * group verdict stays */
+  if (!err)
+    (void)m3b_metrics_gauge_set(listener->metrics, METRIC_GROUP_LAG_VERDICT,
+                                listener->group_labels, (double)worst);
+  listener_ui_record_lags(listener, count, now); /* reads the gauges back */
   return count;
 }

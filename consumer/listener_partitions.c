@@ -60,9 +60,10 @@ void listener_store_idle_positions(struct listener *listener) {
 }
 
 /* Pauses partitions with held records or a record waiting to be retried,
- * resumes the others. */
+ * resumes the others; exports the pauses and the retry backlog. */
 void listener_update_pauses(struct listener *listener) {
   size_t i, paused = 0;
+  long long backlog = 0;
   for (i = 0; i < MAX_PARTITIONS; i++) {
     struct partition *p = &listener->partitions[i];
     int want;
@@ -70,6 +71,7 @@ void listener_update_pauses(struct listener *listener) {
       continue;
     pthread_mutex_lock(&listener->lock);
     want = p->held_head != NULL || p->retrying > 0;
+    backlog += p->retrying;
     pthread_mutex_unlock(&listener->lock);
     if (want != p->paused && (want ? m3b_consumer_pause : m3b_consumer_resume)(
                                  listener->consumer, (int32_t)i) == M3B_OK)
@@ -79,6 +81,8 @@ void listener_update_pauses(struct listener *listener) {
   }
   (void)m3b_metrics_gauge_set(listener->metrics, METRIC_PAUSED, NULL,
                               (double)paused);
+  (void)m3b_metrics_gauge_set(listener->metrics, METRIC_RETRY_BACKLOG, NULL,
+                              (double)backlog);
 }
 
 void listener_on_rebalance(m3b_consumer_t *consumer, enum m3b_rebalance event,
@@ -102,6 +106,8 @@ void listener_on_rebalance(m3b_consumer_t *consumer, enum m3b_rebalance event,
       p->paused = 0;
       p->head = p->count = 0;
       p->stored = -1;
+      if (p->lag_window) /* a new assignment: old history says nothing */
+        m3b_lag_window_reset(p->lag_window);
     }
     listener->refresh_lag = 1;
     pthread_mutex_unlock(&listener->lock);
@@ -160,6 +166,8 @@ void listener_on_rebalance(m3b_consumer_t *consumer, enum m3b_rebalance event,
     p->epoch++; /* stragglers of the old assignment are abandoned */
     p->paused = 0;
     p->head = p->count = 0;
+    if (p->lag_window)
+      m3b_lag_window_reset(p->lag_window);
   }
   listener->refresh_lag = 1;
   pthread_cond_broadcast(&listener->wake);

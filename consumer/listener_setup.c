@@ -86,6 +86,13 @@ static m3b_err_t load_settings(struct listener *listener, char *errstr,
     listener->max_backoff_ms = listener->initial_backoff_ms;
   listener->grace_ms = m3b_cli_int(config, "shutdown.grace_ms", 30000);
   listener->heartbeat_ms = m3b_cli_int(config, "heartbeat.interval_ms", 10000);
+  listener->verdict_window_ms =
+      m3b_cli_int(config, "lag.verdict_window_ms", 60000);
+  if (listener->verdict_window_ms < 2 * listener->heartbeat_ms)
+    M3B_LOG(listener->log, M3B_LOG_WARN, MODULE,
+            "lag.verdict_window_ms (%lld) holds fewer than 3 heartbeats "
+            "(heartbeat.interval_ms %lld): lag verdicts will stay OK",
+            listener->verdict_window_ms, listener->heartbeat_ms);
   if (listener->worker_count < 1 || listener->worker_count > MAX_WORKERS)
     listener->worker_count = 4;
   /* a partition's window: everything its records can occupy at once */
@@ -270,6 +277,7 @@ void listener_destroy(struct listener *listener) {
     listener->counters.in_flight--;
     listener_job_free(job);
   }
+  m3b_ui_destroy(listener->ui); /* the HTTP server is stopped by now */
   m3b_applier_destroy(listener->applier);
   m3b_kube_destroy(listener->kube);
   m3b_seal_key_destroy(listener->seal_key);
@@ -284,6 +292,7 @@ void listener_destroy(struct listener *listener) {
     free(listener->partitions[i].offsets);
     free(listener->partitions[i].timestamps);
     free(listener->partitions[i].done);
+    m3b_lag_window_destroy(listener->partitions[i].lag_window);
   }
   for (i = 0; i < MAX_WORKERS; i++) {
     pthread_mutex_destroy(&listener->workers[i].lock);

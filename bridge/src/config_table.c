@@ -98,15 +98,26 @@ static const struct m3b_setting settings[] = {
     {"retry.max_backoff_ms", M3B_SETTING_INT, "30000", 1, 3600000, LIS, 0,
      "Longest wait between retries of one event."},
     {"http.address", M3B_SETTING_STRING, "127.0.0.1:9464", 0, 0, LIS, 0,
-     "host:port of the /metrics, /healthz and /readyz endpoints."},
+     "host:port of the /metrics, /healthz, /readyz and /ui endpoints."},
     {"kube.kubeconfig", M3B_SETTING_PATH, NULL, 0, 0, LIS, 0,
      "kubeconfig file to reach the apiserver; unset: the pod's in-cluster "
      "service account."},
     {"kube.context", M3B_SETTING_STRING, NULL, 0, 0, LIS, 0,
      "Context of kube.kubeconfig to use (default: its current-context)."},
+    {"ui.sample_interval_ms", M3B_SETTING_INT, "10000", 100, 3600000, LIS, 0,
+     "How often /ui keeps a point of each partition's lag and of the "
+     "throughput; it shows the last hour (at most 3600 points)."},
+    {"ui.recent_outcomes", M3B_SETTING_INT, "100", 1, 10000, LIS, 0,
+     "How many of the latest finished records /ui lists with their phase "
+     "and reason."},
     {"heartbeat.interval_ms", M3B_SETTING_INT, "10000", 100, 3600000, LIS, 0,
      "How often the listener publishes its heartbeat (assigned partitions, "
      "committed offsets, lag) on the status topic."},
+    {"lag.verdict_window_ms", M3B_SETTING_INT, "60000", 1000, 86400000, LIS, 0,
+     "Window of the lag verdicts (m3bridge_lag_verdict; rules in "
+     "docs/metrics.md). The listener samples each partition at every "
+     "heartbeat and a verdict needs 3 samples spanning half the window: keep "
+     "it at least 4 x heartbeat.interval_ms."},
     {"shutdown.grace_ms", M3B_SETTING_INT, "30000", 0, 3600000, LIS, 0,
      "On SIGTERM, how long in-flight events may take to finish before the "
      "listener commits what is done and leaves the group."},

@@ -1,7 +1,8 @@
 /*
  * kafka_conf.c - librdkafka configuration from an m3b_config, librdkafka
- * error translation, and the topic names of a plane. Shared by the
- * producer, consumer and admin parts of the Kafka glue.
+ * error translation, the topic names of a plane and partition counts.
+ * Shared by the producer, consumer, admin and observer parts of the Kafka
+ * glue.
  */
 #include "kafka_internal.h"
 
@@ -177,4 +178,42 @@ void m3b__kafka_log(m3b_log_t *log, int level, const char *fac,
                          : level <= 6 ? M3B_LOG_INFO
                                       : M3B_LOG_DEBUG;
   M3B_LOG(log, ours, "rdkafka", "%s: %s", fac, buf);
+}
+
+m3b_err_t m3b__kafka_partition_count(rd_kafka_t *rk,
+                                     struct m3b__kafka_last_error *last,
+                                     const char *topic, int32_t max,
+                                     int timeout_ms, int32_t *count_out,
+                                     char *errstr, size_t errstr_size) {
+  const struct rd_kafka_metadata *md = NULL;
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+  rd_kafka_resp_err_t rerr;
+  m3b_err_t err = M3B_OK;
+  char described[600];
+
+  if (!rkt)
+    return m3b__errstr_set(M3B_ERR_NOMEM, errstr, errstr_size, "out of memory");
+  rerr = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+  if (rerr) {
+    m3b__kafka_last_error_describe(last, described, sizeof(described));
+    err = m3b__errstr_set(m3b__kafka_err(rerr), errstr, errstr_size,
+                          "metadata of %s: %s%s", topic, rd_kafka_err2str(rerr),
+                          described);
+  } else if (md->topic_cnt != 1 || md->topics[0].err) {
+    rerr = md->topic_cnt == 1 ? md->topics[0].err
+                              : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+    err = m3b__errstr_set(m3b__kafka_err(rerr), errstr, errstr_size,
+                          "topic %s: %s", topic, rd_kafka_err2str(rerr));
+  } else if (md->topics[0].partition_cnt <= 0 ||
+             md->topics[0].partition_cnt > max) {
+    err = m3b__errstr_set(M3B_ERR_LIMIT, errstr, errstr_size,
+                          "topic %s has %d partitions", topic,
+                          md->topics[0].partition_cnt);
+  } else {
+    *count_out = md->topics[0].partition_cnt;
+  }
+  if (md)
+    rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(rkt);
+  return err;
 }

@@ -143,43 +143,6 @@ void m3b_consumer_destroy(m3b_consumer_t *consumer) {
   free(consumer);
 }
 
-/* Looks up the partition count of topic. */
-static m3b_err_t partition_count(m3b_consumer_t *consumer, const char *topic,
-                                 int timeout_ms, int32_t *count_out,
-                                 char *errstr, size_t errstr_size) {
-  const struct rd_kafka_metadata *md = NULL;
-  rd_kafka_topic_t *rkt = rd_kafka_topic_new(consumer->rk, topic, NULL);
-  rd_kafka_resp_err_t rerr;
-  m3b_err_t err = M3B_OK;
-  char last[600];
-
-  if (!rkt)
-    return m3b__errstr_set(M3B_ERR_NOMEM, errstr, errstr_size, "out of memory");
-  rerr = rd_kafka_metadata(consumer->rk, 0, rkt, &md, timeout_ms);
-  if (rerr) {
-    m3b__kafka_last_error_describe(&consumer->last, last, sizeof(last));
-    err = m3b__errstr_set(m3b__kafka_err(rerr), errstr, errstr_size,
-                          "metadata of %s: %s%s", topic, rd_kafka_err2str(rerr),
-                          last);
-  } else if (md->topic_cnt != 1 || md->topics[0].err) {
-    rerr = md->topic_cnt == 1 ? md->topics[0].err
-                              : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
-    err = m3b__errstr_set(m3b__kafka_err(rerr), errstr, errstr_size,
-                          "topic %s: %s", topic, rd_kafka_err2str(rerr));
-  } else if (md->topics[0].partition_cnt <= 0 ||
-             md->topics[0].partition_cnt > MAX_PARTITIONS) {
-    err = m3b__errstr_set(M3B_ERR_LIMIT, errstr, errstr_size,
-                          "topic %s has %d partitions", topic,
-                          md->topics[0].partition_cnt);
-  } else {
-    *count_out = md->topics[0].partition_cnt;
-  }
-  if (md)
-    rd_kafka_metadata_destroy(md);
-  rd_kafka_topic_destroy(rkt);
-  return err;
-}
-
 static m3b_err_t assign(m3b_consumer_t *consumer, const char *topic,
                         int64_t tail, int timeout_ms, char *errstr,
                         size_t errstr_size) {
@@ -188,8 +151,9 @@ static m3b_err_t assign(m3b_consumer_t *consumer, const char *topic,
   m3b_err_t err;
   int32_t p, count = 0;
 
-  err =
-      partition_count(consumer, topic, timeout_ms, &count, errstr, errstr_size);
+  err = m3b__kafka_partition_count(consumer->rk, &consumer->last, topic,
+                                   MAX_PARTITIONS, timeout_ms, &count, errstr,
+                                   errstr_size);
   if (err)
     return err;
   if (count <= 0)
@@ -509,8 +473,9 @@ m3b_err_t m3b_consumer_partition_count(m3b_consumer_t *consumer,
                                        size_t errstr_size) {
   if (!consumer || !topic || !count_out)
     return M3B_ERR_INVALID_ARG;
-  return partition_count(consumer, topic, timeout_ms, count_out, errstr,
-                         errstr_size);
+  return m3b__kafka_partition_count(consumer->rk, &consumer->last, topic,
+                                    MAX_PARTITIONS, timeout_ms, count_out,
+                                    errstr, errstr_size);
 }
 
 static int64_t mono_ms(void) {

@@ -43,4 +43,13 @@ void m3b__kafka_error_cb(rd_kafka_t *rk, int err, const char *reason,
 void m3b__kafka_last_error_describe(struct m3b__kafka_last_error *last,
                                     char *out, size_t out_size);
 
+/* The partition count of topic from a metadata request: an error that
+ * says why (unknown topic, not authorized, no answer within timeout_ms;
+ * last adds the client's last error) or M3B_ERR_LIMIT past max. */
+m3b_err_t m3b__kafka_partition_count(rd_kafka_t *rk,
+                                     struct m3b__kafka_last_error *last,
+                                     const char *topic, int32_t max,
+                                     int timeout_ms, int32_t *count_out,
+                                     char *errstr, size_t errstr_size);
+
 #endif

@@ -315,6 +315,70 @@ m3b_err_t m3b_consumer_poll(m3b_consumer_t *consumer, int timeout_ms,
  * watermark recorded at assignment. */
 int m3b_consumer_at_fence(const m3b_consumer_t *consumer);
 
+/* --- group observer ---------------------------------------------------------
+ */
+
+/* Reads one consumer group's progress on one topic from outside the group,
+ * for `m3bridge-listener lag`: its own client has no group.id, so it never
+ * joins the observed group and never commits for it, and it works for any
+ * group while its members run. What it asks and the ACL each request needs:
+ *
+ *   committed offsets   OffsetFetch      Describe on the group and the topic
+ *   members and owners  DescribeGroups   Describe on the group
+ *   partitions, ends    Metadata, ListOffsets   Describe on the topic
+ *   record timestamps   Fetch            Read on the topic (only with
+ *                                        M3B_OBSERVE_TIMESTAMPS)
+ *
+ * Reads are read_committed, so the high watermark it reports is the last
+ * stable offset, as the listener sees it. */
+typedef struct m3b_group_observer m3b_group_observer_t;
+
+struct m3b_observed_partition {
+  int32_t partition;
+  int64_t committed;      /* the group's committed offset, -1 when none */
+  int64_t low_watermark;  /* first offset still in the log */
+  int64_t high_watermark; /* end offset for read_committed readers */
+  int owned;              /* a member of the group is assigned it */
+  /* Kafka timestamp (ms since the epoch) of the first record at or after
+   * the committed offset (the oldest record the group has not consumed);
+   * -1 when not asked, when there is none, or when it could not be read:
+   * timestamp_err then says why (M3B_ERR_KAFKA_AUTH without Read). */
+  int64_t next_timestamp_ms;
+  m3b_err_t timestamp_err;
+};
+
+struct m3b_observed_group {
+  char state[32]; /* "Stable", "Empty", "Dead" (unknown group), ... */
+  size_t members;
+  size_t partition_count;
+  const struct m3b_observed_partition *partitions; /* by partition id */
+};
+
+/* Creates an observer of group on topic (both copied). Connects lazily:
+ * NULL with errstr only for a bad setting or out of memory. */
+m3b_group_observer_t *m3b_group_observer_new(const m3b_config_t *config,
+                                             const char *group,
+                                             const char *topic, m3b_log_t *log,
+                                             char *errstr, size_t errstr_size);
+
+/* Frees. NULL: no-op. */
+void m3b_group_observer_destroy(m3b_group_observer_t *observer);
+
+/* Ask for next_timestamp_ms: fetches one record per partition behind,
+ * only when its committed offset changed since the last observation. */
+#define M3B_OBSERVE_TIMESTAMPS 0x1u
+
+/* Takes one observation: the group's state and, for every partition of
+ * the topic, committed offset, watermarks and owner (M3B_OBSERVE_* flags).
+ * *group_out is returned-borrowed from the observer and valid until the
+ * next call or destroy. Each request waits at most timeout_ms. Errors:
+ * M3B_ERR_NOT_FOUND (no such topic), M3B_ERR_KAFKA_AUTH (with the ACL
+ * that is missing in errstr), M3B_ERR_TIMEOUT, M3B_ERR_KAFKA_TRANSPORT. */
+m3b_err_t m3b_group_observe(m3b_group_observer_t *observer, unsigned flags,
+                            int timeout_ms,
+                            const struct m3b_observed_group **group_out,
+                            char *errstr, size_t errstr_size);
+
 /* --- admin ------------------------------------------------------------------
  */
 

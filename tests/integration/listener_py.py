@@ -1,0 +1,243 @@
+"""listener_py.py - what test_ui.py and test_deploy.py share: a work
+folder with keys and configurations for one test bed plane, the publisher,
+a running m3bridge-listener, its HTTP endpoints and its /metrics parsed.
+
+Both tests use the test bed's plane "ui" (namespace m3-ui); ctest runs
+them one at a time (RESOURCE_LOCK in tests/CMakeLists.txt), since they
+share its consumer group.
+"""
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from testbed_py import watermarks
+
+PUBLISHER = os.environ.get("M3B_PUBLISHER", "")
+LISTENER = os.environ.get("M3B_LISTENER", "")
+PLANE = "ui"
+NAMESPACE = "m3-ui"
+DESIRED = f"m3.{PLANE}.desired"
+GROUP = f"m3bridge-{PLANE}"
+
+
+def kafka_block(tb, user, password_file):
+    return f"""kafka:
+  bootstrap.servers: {tb['M3B_TB_KAFKA_SASL_BOOTSTRAP']}
+  security.protocol: SASL_SSL
+  sasl.mechanisms: {tb['M3B_TB_KAFKA_SASL_MECHANISM']}
+  sasl.username: {user}
+  sasl.password_file: {password_file}
+  ssl.ca.location: {tb['M3B_TB_KAFKA_CA']}
+"""
+
+
+def make_workdir(d, tb, run, listener_settings=""):
+    """Keys, publisher.yaml and listener.yaml for plane ui in folder d;
+    creates the plane's topics (3 partitions) when missing."""
+    for exe, name in ((PUBLISHER, "M3B_PUBLISHER"), (LISTENER, "M3B_LISTENER")):
+        if not exe or not os.access(exe, os.X_OK):
+            pytest.fail(f"{name} does not name the built program", pytrace=False)
+    user = tb.get("M3B_TB_KAFKA_LISTENER_USER_UI")
+    if not user:
+        pytest.fail("the test bed has no plane 'ui': restart it with "
+                    "tests/testbed/testbed down && tests/testbed/testbed up",
+                    pytrace=False)
+    for args in (["keygen", "--out", str(d)],
+                 ["keygen", "--seal", "--out", str(d)]):
+        subprocess.run([PUBLISHER] + args, check=True, capture_output=True)
+    (d / "trusted").mkdir()
+    (d / "trusted" / "control.pem").write_bytes(
+        (d / "signing.pub.pem").read_bytes())
+    (d / "publisher.yaml").write_text(f"""
+plane: {PLANE}
+publisher.id: it-ui-{os.getpid()}
+signing.key_file: {d}/signing.key
+sealing.listener_key_file: {d}/sealing.pub.pem
+topics:
+  replication_factor: 1
+  partitions: 3
+""" + kafka_block(tb, tb["M3B_TB_KAFKA_CONTROL_USER"],
+                  tb["M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"]))
+    (d / "listener.yaml").write_text(f"""
+plane: {PLANE}
+listener.id: ui-{run}
+listener.namespaces: [{NAMESPACE}]
+listener.trusted_keys_dir: {d}/trusted
+listener.sealing_key_file: {d}/sealing.key
+heartbeat.interval_ms: 1000
+shutdown.grace_ms: 5000
+kube.kubeconfig: {tb['M3B_TB_KUBE_LISTENER_KUBECONFIG']}
+{listener_settings}
+""" + kafka_block(tb, user, tb["M3B_TB_KAFKA_LISTENER_PASSWORD_FILE_UI"]))
+    r = publisher(d, ["topics", "create"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    skip_backlog(tb)
+    return d
+
+
+def publisher(d, args, stdin=None, timeout=120):
+    return subprocess.run([PUBLISHER] + args[:1] +
+                          ["--config", str(d / "publisher.yaml")] + args[1:],
+                          input=stdin, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def configmaps_yaml(names, labels=None):
+    """A release of ConfigMaps in the plane's namespace."""
+    label_text = ""
+    if labels:
+        label_text = ", labels: {" + ", ".join(
+            f'{k}: "{v}"' for k, v in labels.items()) + "}"
+    return "---\n".join(f"""apiVersion: v1
+kind: ConfigMap
+metadata: {{name: {n}, namespace: {NAMESPACE}{label_text}}}
+data: {{n: "{i}"}}
+""" for i, n in enumerate(names))
+
+
+def skip_backlog(tb):
+    """Commits the end of every partition of the desired topic for the
+    plane's group, so that a listener starts with nothing left over from
+    earlier runs (whose records are signed by keys it does not trust).
+    Retried while a member of a killed listener still holds the group."""
+    c = Consumer({"bootstrap.servers": tb["M3B_TB_KAFKA_BOOTSTRAP"],
+                  "group.id": GROUP, "enable.auto.commit": False})
+    try:
+        md = c.list_topics(DESIRED, timeout=10)
+        ends = [TopicPartition(DESIRED, p,
+                               watermarks(c, TopicPartition(DESIRED, p))[1])
+                for p in md.topics[DESIRED].partitions]
+        deadline = time.time() + 60
+        while True:
+            try:
+                c.commit(offsets=ends, asynchronous=False)
+                return
+            except KafkaException:
+                if time.time() > deadline:
+                    raise
+                time.sleep(1)
+    finally:
+        c.close()
+
+
+def produce_unsigned(tb, key):
+    """An unsigned record on the desired topic, as the control plane's
+    principal: the listener rejects it (SIG_MISSING)."""
+    p = Producer({
+        "bootstrap.servers": tb["M3B_TB_KAFKA_SASL_BOOTSTRAP"],
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanisms": tb["M3B_TB_KAFKA_SASL_MECHANISM"],
+        "sasl.username": tb["M3B_TB_KAFKA_CONTROL_USER"],
+        "sasl.password": open(
+            tb["M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"]).read().strip(),
+        "ssl.ca.location": tb["M3B_TB_KAFKA_CA"]})
+    p.produce(DESIRED, key=key.encode(), value=b"\xc3\x01not signed")
+    assert p.flush(30) == 0
+
+
+def kubectl(tb, *args, stdin=None):
+    return subprocess.run([tb["M3B_TB_KUBECTL"], "--kubeconfig",
+                           tb["M3B_TB_KUBE_ADMIN_KUBECONFIG"]] + list(args),
+                          input=stdin, capture_output=True, text=True,
+                          timeout=60)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Listener:
+    """m3bridge-listener run on a free HTTP port; stderr to a log file."""
+
+    def __init__(self, d, extra=()):
+        self.port = free_port()
+        self.log = open(d / f"listener-{time.time_ns()}.log", "w+")
+        self.proc = subprocess.Popen(
+            [LISTENER, "run", "--config", str(d / "listener.yaml"),
+             "--set", f"http.address=127.0.0.1:{self.port}"] + list(extra),
+            stdout=subprocess.DEVNULL, stderr=self.log)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def wait_http(self, timeout=30):
+        """Waits for /healthz: the HTTP server starts before the index."""
+        deadline = time.time() + timeout
+        while self.get("/healthz")[0] != 200:
+            if self.proc.poll() is not None or time.time() > deadline:
+                pytest.fail("the listener's /healthz never answered:\n" +
+                            self.text(), pytrace=False)
+            time.sleep(0.1)
+
+    def get(self, path):
+        """(status, body) of GET path; (0, error) when nothing answers."""
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except (urllib.error.URLError, ConnectionError, socket.timeout) as e:
+            return 0, str(e)
+
+    def metrics(self):
+        status, text = self.get("/metrics")
+        assert status == 200, text + self.text()
+        return parse_samples(text)
+
+    def stop(self, timeout=20):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=timeout)
+        self.log.flush()
+        return rc
+
+    def text(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+
+SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_samples(text):
+    """[(name, {label: value}, value)] of a Prometheus text exposition
+    (test_listener.py checks the format itself strictly)."""
+    out = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = SAMPLE.match(line)
+        assert m, f"malformed sample: {line}"
+        out.append((m.group(1), dict(LABEL.findall(m.group(2) or "")),
+                    float(m.group(3))))
+    return out
+
+
+def series(samples, name, **labels):
+    """{partition or labels tuple: value} of the samples of name that carry
+    the given labels."""
+    return [(lab, v) for n, lab, v in samples
+            if n == name and all(lab.get(k) == w for k, w in labels.items())]
+
+
+def wait_for(predicate, timeout, what, interval=0.3, state=None):
+    """predicate()'s first true value within timeout seconds; else fails,
+    saying what it waited for and, when given, state() (the last state
+    seen)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got = predicate()
+        if got:
+            return got
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}" +
+                (f"; last seen: {state()}" if state else ""), pytrace=False)
