@@ -370,6 +370,10 @@ static m3b_err_t open_replay(struct replay *replay, m3b_config_t *config,
   m3b_err_t err;
   size_t i;
 
+  /* the listener is stopped (checked before anything is written) and the
+   * index is loaded right before the apply: trust it for the kinds it
+   * listed instead of reading every new object first */
+  listener->applier_flags = M3B_APPLIER_TRUST_INDEX;
   err = listener_open_core(listener, errstr, errstr_size);
   if (err)
     return err;

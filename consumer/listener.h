@@ -142,6 +142,7 @@ struct listener {
   char *cluster_kinds[MAX_SCOPE];
   size_t cluster_kind_count;
   size_t trusted_key_count;
+  unsigned applier_flags; /* M3B_APPLIER_*, set before listener_open_core */
   long long initial_backoff_ms, max_backoff_ms, grace_ms, heartbeat_ms;
   long long verdict_window_ms;
   size_t queue_depth, window;

@@ -168,6 +168,7 @@ m3b_err_t listener_open_core(struct listener *listener, char *errstr,
       (size_t)m3b_cli_int(listener->config, "publish.max_manifest_bytes",
                           (long long)M3B_APPLIER_MAX_MANIFEST_DEFAULT);
   acfg.codec = listener->codec;
+  acfg.flags = listener->applier_flags;
   listener->applier =
       m3b_applier_new(&acfg, listener->kube, listener->ring, listener->seal_key,
                       listener->log, errstr, errstr_size);

@@ -126,6 +126,7 @@ m3b_applier_t *m3b_applier_new(const struct m3b_applier_config *config,
   if (!applier)
     goto nomem;
   applier->kube = kube;
+  applier->flags = config->flags;
   applier->ring = ring;
   applier->seal_key = seal_key;
   applier->log = log;

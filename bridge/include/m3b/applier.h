@@ -60,7 +60,18 @@ struct m3b_applier_config {
   const m3b_codec_t *codec;         /* NULL: built-in schemas, default limits;
                                        else borrowed, must outlive the
                                        applier */
+  unsigned flags;                   /* M3B_APPLIER_* below, 0 for run */
 };
+
+/* The index is complete for every kind its last load listed
+ * (m3b_index_listed), because nothing else writes this plane's objects
+ * meanwhile (a replay, with the listener stopped): an index miss for such
+ * a kind then means there is no managed object, so the live object is not
+ * read before the apply (one request less per new object). An object of
+ * another plane is still refused, from what the load saw
+ * (m3b_index_foreign). Without the flag every miss reads the live object,
+ * as a listener sharing its plane with other replicas must. */
+#define M3B_APPLIER_TRUST_INDEX 0x1u
 
 /* One Kafka header of a record: name NUL-terminated, value may be NULL
  * (a header without value). Borrowed. */
