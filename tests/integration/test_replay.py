@@ -727,8 +727,30 @@ def test_prune_removes_managed_stray_only(tb, workdir):
     pruned = [s for s in read_topic(tb, STATUS)
               if s[2] == f"/v1/ConfigMap/{ns}/stray-{RUN}".encode()]
     assert pruned, "no status for the pruned object"
+
+    # the desired state names the other plane's object: refused, untouched
+    # (the replay trusts its index instead of reading each new object, so
+    # this is what the index load remembered of other planes)
+    other_key = f"/v1/ConfigMap/{ns}/other-{RUN}"
+    publish(d, [{"apiVersion": "v1", "kind": "ConfigMap",
+                 "metadata": {"name": f"other-{RUN}", "namespace": ns},
+                 "data": {"mine": "no"}}], f"other-{RUN}")
+    rc, summary, err = replay(d)
+    assert rc == 1, err[-3000:]
+    assert [(f["key"], f["reason"]) for f in summary["failures"]] == \
+        [(other_key, "NOT_MANAGED")], summary["failures"]
+    cms = list_objects(tb, [ns], KINDS[:1])
+    assert cms[other_key]["data"] == {"a": "b"}
+    assert cms[other_key]["metadata"]["annotations"][
+        "m3bridge.io/plane"] == "elsewhere"
+    # the control plane takes it back; the tombstone leaves it absent
+    r = publisher(d, ["delete", other_key, "--release", f"other-del-{RUN}"])
+    assert r.returncode == 0, r.stderr
     for name in (f"unmanaged-{RUN}", f"other-{RUN}"):
         kube(tb, "DELETE", f"/api/v1/namespaces/{ns}/configmaps/{name}")
+    rc, summary, err = replay(d)
+    assert rc == 0, err[-3000:]
+    assert written(summary) == 0, summary["results"]
 
 
 def test_tampered_events_are_rejected(tb, workdir):
