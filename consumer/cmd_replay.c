@@ -23,7 +23,6 @@
  */
 #include <inttypes.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,18 +166,6 @@ static int parse_args(struct replay *replay, int argc, char **argv) {
   return 0;
 }
 
-/* Fills errstr; M3B_ERR_INVALID_ARG. */
-static m3b_err_t invalid(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static m3b_err_t invalid(char *errstr, size_t errstr_size, const char *fmt,
-                         ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  (void)vsnprintf(errstr, errstr_size, fmt, ap);
-  va_end(ap);
-  return M3B_ERR_INVALID_ARG;
-}
-
 static m3b_err_t alloc_offsets(struct replay *replay) {
   size_t n = (size_t)replay->partitions;
   replay->low = calloc(n, sizeof(int64_t));
@@ -234,19 +221,21 @@ static m3b_err_t locate(struct replay *replay, char *errstr,
                                       REPLAY_MAX_PARTITIONS, &highest, errstr,
                                       errstr_size);
     for (p = 0; !err && p < replay->partitions; p++) {
-      if (named[p] < 0)
-        err = invalid(errstr, errstr_size,
-                      "--from-offsets names no offset for "
-                      "partition %d (name every partition "
-                      "of %s)",
-                      (int)p, topic);
+      if (named[p] < 0) {
+        snprintf(errstr, errstr_size,
+                 "--from-offsets names no offset for partition %d (name "
+                 "every partition of %s)",
+                 (int)p, topic);
+        err = M3B_ERR_INVALID_ARG;
+      }
       replay->start[p] = named[p];
     }
-    if (!err && highest >= replay->partitions)
-      err = invalid(errstr, errstr_size,
-                    "--from-offsets names partition %d; %s has "
-                    "%d",
-                    (int)highest, topic, (int)replay->partitions);
+    if (!err && highest >= replay->partitions) {
+      snprintf(errstr, errstr_size,
+               "--from-offsets names partition %d; %s has %d", (int)highest,
+               topic, (int)replay->partitions);
+      err = M3B_ERR_INVALID_ARG;
+    }
     free(named);
     if (err)
       return err;
@@ -450,7 +439,6 @@ static int run_replay(struct replay *replay) {
   err = replay_read(replay);
   if (err == M3B_ERR_INTERRUPTED || replay_stopping(replay)) {
     replay->interrupted = 1;
-    err = M3B_OK;
     goto report;
   }
   if (err) {

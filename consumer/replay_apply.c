@@ -413,7 +413,8 @@ m3b_err_t replay_apply(struct replay *replay) {
   size_t i, n;
   int tier;
 
-  batch = calloc(replay->item_count ? replay->item_count : 1, sizeof(*batch));
+  batch = calloc(replay->item_count ? replay->item_count : 1,
+                 sizeof(struct replay_item *));
   if (!batch)
     return M3B_ERR_NOMEM;
   for (i = 0; i < replay->item_count; i++) {

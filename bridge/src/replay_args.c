@@ -98,7 +98,8 @@ m3b_err_t m3b_parse_rfc3339(const char *text, int64_t *ms_out, char *errstr,
   }
   if (s == 60)
     s = 59; /* a leap second: the last millisecond before it is as close */
-  total = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+  total = days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 +
+          (int64_t)mi * 60 + s;
   total -= (int64_t)sign * (off_h * 3600 + off_m * 60);
   *ms_out = total * 1000 + ms;
   return M3B_OK;
