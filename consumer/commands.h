@@ -10,4 +10,7 @@ int cmd_run(int argc, char **argv);
 /* `m3bridge-listener lag`: a group's lag and verdicts, from either plane. */
 int cmd_lag(int argc, char **argv);
 
+/* `m3bridge-listener replay`: rebuild the cluster from the desired topic. */
+int cmd_replay(int argc, char **argv);
+
 #endif

@@ -143,6 +143,8 @@ struct listener {
   size_t namespace_count;
   char *cluster_kinds[MAX_SCOPE];
   size_t cluster_kind_count;
+  size_t trusted_key_count;
+  unsigned applier_flags; /* M3B_APPLIER_*, set before listener_open_core */
   long long initial_backoff_ms, max_backoff_ms, grace_ms, heartbeat_ms;
   long long verdict_window_ms;
   size_t queue_depth, window;
@@ -191,9 +193,15 @@ struct listener *listener_new(m3b_config_t *config, m3b_log_t *log);
  * job still in flight. NULL is a no-op. */
 void listener_destroy(struct listener *listener);
 
-/* Reads the settings and opens everything a run needs: schemas, trusted
- * keys, the sealing key, the apiserver client, the applier, the status
- * producer and the group consumer (not yet subscribed). */
+/* Reads the settings and opens what run and replay share: schemas,
+ * trusted keys, the sealing key, the apiserver client and the applier
+ * (its index still empty). Nothing of Kafka. */
+m3b_err_t listener_open_core(struct listener *listener, char *errstr,
+                             size_t errstr_size);
+
+/* listener_open_core, then what a run needs on top: the status producer
+ * (deliveries to listener_on_delivery) and the group consumer (not yet
+ * subscribed). */
 m3b_err_t listener_open(struct listener *listener, char *errstr,
                         size_t errstr_size);
 

@@ -122,11 +122,10 @@ static m3b_err_t open_kube(struct listener *listener, char *errstr,
   return err;
 }
 
-m3b_err_t listener_open(struct listener *listener, char *errstr,
-                        size_t errstr_size) {
+m3b_err_t listener_open_core(struct listener *listener, char *errstr,
+                             size_t errstr_size) {
   struct m3b_applier_config acfg;
   const char *path;
-  size_t i, keys = 0;
   m3b_err_t err;
 
   err = load_settings(listener, errstr, errstr_size);
@@ -144,8 +143,8 @@ m3b_err_t listener_open(struct listener *listener, char *errstr,
     return M3B_ERR_NOMEM;
   err = m3b_keyring_load_dir(
       listener->ring,
-      m3b_config_get(listener->config, "listener.trusted_keys_dir"), &keys,
-      errstr, errstr_size);
+      m3b_config_get(listener->config, "listener.trusted_keys_dir"),
+      &listener->trusted_key_count, errstr, errstr_size);
   if (err)
     return err;
   path = m3b_config_get(listener->config, "listener.sealing_key_file");
@@ -169,11 +168,23 @@ m3b_err_t listener_open(struct listener *listener, char *errstr,
       (size_t)m3b_cli_int(listener->config, "publish.max_manifest_bytes",
                           (long long)M3B_APPLIER_MAX_MANIFEST_DEFAULT);
   acfg.codec = listener->codec;
+  acfg.flags = listener->applier_flags;
   listener->applier =
       m3b_applier_new(&acfg, listener->kube, listener->ring, listener->seal_key,
                       listener->log, errstr, errstr_size);
   if (!listener->applier)
     return M3B_ERR_CONFIG;
+  return M3B_OK;
+}
+
+m3b_err_t listener_open(struct listener *listener, char *errstr,
+                        size_t errstr_size) {
+  size_t i;
+  m3b_err_t err;
+
+  err = listener_open_core(listener, errstr, errstr_size);
+  if (err)
+    return err;
   listener->producer = m3b_producer_new_streaming(
       listener->config, listener_on_delivery, listener, 30000, listener->log,
       errstr, errstr_size);
@@ -191,7 +202,7 @@ m3b_err_t listener_open(struct listener *listener, char *errstr,
   M3B_LOG(listener->log, M3B_LOG_INFO, MODULE,
           "listener %s of plane %s: %zu trusted key(s), %zu bound "
           "namespace(s), sealing key %s, %zu worker(s), group %s",
-          listener->listener_id, listener->plane, keys,
+          listener->listener_id, listener->plane, listener->trusted_key_count,
           listener->namespace_count, listener->seal_key ? "loaded" : "none",
           listener->worker_count, listener->group);
   return M3B_OK;

@@ -69,6 +69,35 @@ static const struct m3b_cli_command commands[] = {
      "  0 OK, 3 WARN, 4 STALL, 5 STOP, 6 REWIND; 1 error (Kafka unreachable,\n"
      "  not authorized, no such topic), 2 usage error.\n",
      cmd_lag},
+    {"replay", "rebuild this cluster's desired state from the desired topic",
+     "Usage: m3bridge-listener replay --config FILE [--set NAME=VALUE]...\n"
+     "         [--from earliest | --from-time RFC3339 | --from-offsets "
+     "P:O,...]\n"
+     "         [--to-time RFC3339] [--dry-run] [--prune]\n"
+     "         [--commit | --no-commit] [--json]\n\n"
+     "Disaster recovery: reads m3.<plane>.desired up to the fence (each\n"
+     "partition's end at start, or --to-time), checks every record as run\n"
+     "does (signature, plane, namespace), keeps the latest generation of\n"
+     "each object and applies that final state in dependency tiers\n"
+     "(Namespaces and CRDs first). Objects already at their generation are\n"
+     "skipped without a write, so it can be run again after an interruption\n"
+     "and a second run writes nothing. Signed DELETEs are carried out;\n"
+     "--prune also deletes this plane's managed objects that are not in the\n"
+     "final state. Afterwards the listener group's offsets are set to the\n"
+     "fence (--commit; by default only when the group has none). Stop the\n"
+     "listener first. Exit 0 when all is as desired, 1 when something was\n"
+     "refused or failed (named in the summary). See docs/OPERATIONS.md.\n"
+     "\n"
+     "  --from earliest         read the whole topic (default)\n"
+     "  --from-time RFC3339     start at the first record at/after a time\n"
+     "  --from-offsets P:O,...  start each partition at an offset\n"
+     "  --to-time RFC3339       point in time: the desired state as of then\n"
+     "  --dry-run               list what would be created, changed, deleted\n"
+     "                          and left; write nothing; exit 0\n"
+     "  --prune                 delete managed objects absent from the state\n"
+     "  --commit, --no-commit   hand over (or not) by committing the fence\n"
+     "  --json                  print the summary as one JSON object\n",
+     cmd_replay},
     {"run", "consume the desired topic and apply it to this cluster",
      "Usage: m3bridge-listener run --config FILE [--set NAME=VALUE]...\n"
      "                             [--print-config] [--check]\n\n"

@@ -28,6 +28,7 @@ struct m3b_applier {
   char **cluster_kinds;
   size_t cluster_kind_count;
   size_t max_manifest_bytes;
+  unsigned flags;                  /* M3B_APPLIER_* */
   m3b_kube_t *kube;                /* borrowed */
   const m3b_keyring_t *ring;       /* borrowed */
   const m3b_seal_key_t *seal_key;  /* borrowed, may be NULL */

@@ -170,6 +170,15 @@ static m3b_err_t lookup(m3b_applier_t *applier, struct m3b__job *job,
     *known_out = 1;
     return M3B_OK;
   }
+  if ((applier->flags & M3B_APPLIER_TRUST_INDEX) &&
+      m3b_index_listed(applier->index, job->api_version, job->objkey.kind)) {
+    if (m3b_index_foreign(applier->index, job->out->key))
+      return m3b__outcome_fail(job->out, M3B_PHASE_REJECTED,
+                               M3B_ERR_NOT_MANAGED,
+                               "the live object is managed by m3bridge for "
+                               "another plane");
+    return M3B_OK; /* listed and not there: nothing of ours */
+  }
   job_ref(job, &ref);
   err = m3b_kube_get(applier->kube, &ref, &live, &result);
   if (err == M3B_ERR_KUBE_NOT_FOUND)

@@ -35,6 +35,8 @@ struct kind {
   char kind[M3B_OBJKEY_KIND_MAX + 1];
 };
 
+#define DEFAULT_KIND_COUNT 17
+
 struct m3b_index {
   pthread_mutex_t lock;
   struct node **buckets;
@@ -45,6 +47,11 @@ struct m3b_index {
   char **prefixes; /* "group/version/Kind/ns/" of live entries, first seen
                       first */
   size_t prefix_count, prefix_cap;
+  /* what the last load listed completely, and the keys of objects it saw
+   * labelled for another plane (an index of its own, made on first use) */
+  struct kind listed[DEFAULT_KIND_COUNT + M3B_INDEX_MAX_KINDS];
+  size_t listed_count;
+  m3b_index_t *foreign;
 };
 
 /* The kinds every load lists, whether seen or not. */
@@ -67,6 +74,10 @@ static const struct kind default_kinds[] = {
     {"gateway.networking.k8s.io/v1", "HTTPRoute"},
     {"gateway.networking.k8s.io/v1beta1", "ReferenceGrant"},
 };
+
+_Static_assert(sizeof(default_kinds) / sizeof(default_kinds[0]) ==
+                   DEFAULT_KIND_COUNT,
+               "DEFAULT_KIND_COUNT must count default_kinds");
 
 static uint64_t hash_key(const char *key) {
   uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
@@ -112,6 +123,7 @@ void m3b_index_destroy(m3b_index_t *index) {
   for (i = 0; i < index->prefix_count; i++)
     free(index->prefixes[i]);
   free(index->prefixes);
+  m3b_index_destroy(index->foreign);
   pthread_mutex_destroy(&index->lock);
   free(index);
 }
@@ -482,9 +494,39 @@ static int cluster_kind_allowed(const struct m3b_index_scope *scope,
   return 0;
 }
 
-/* Puts every managed object of items (a JSON array) into the index. Wipes
- * Secret data in the items (the caller frees them). */
+/* Remembers that the object item of kind k (listed in ns) is labelled
+ * managed-by=m3bridge for another plane: its key as this plane would
+ * name it. */
+static m3b_err_t note_foreign(m3b_index_t *index, const struct kind *k,
+                              const char *ns, const json_t *item) {
+  const char *name = json_string_value(
+      json_object_get(json_object_get(item, "metadata"), "name"));
+  const char *slash = strchr(k->api_version, '/');
+  struct m3b_index_entry entry;
+  char key[M3B_OBJKEY_MAX + 2];
+  int n;
+
+  if (!name)
+    return M3B_OK;
+  n = snprintf(key, sizeof(key), "%s%s/%s/%s/%s", slash ? "" : "/",
+               k->api_version, k->kind, ns ? ns : "", name);
+  if (n < 0 || (size_t)n > M3B_OBJKEY_MAX)
+    return M3B_OK; /* no key of ours can be that long either */
+  pthread_mutex_lock(&index->lock);
+  if (!index->foreign)
+    index->foreign = m3b_index_new(NULL, 0);
+  pthread_mutex_unlock(&index->lock);
+  if (!index->foreign)
+    return M3B_ERR_NOMEM;
+  memset(&entry, 0, sizeof(entry));
+  return m3b_index_put(index->foreign, key, &entry);
+}
+
+/* Puts every managed object of items (a JSON array) of kind k listed in ns
+ * into the index; notes another plane's. Wipes Secret data in the items
+ * (the caller frees them). */
 static m3b_err_t load_items(m3b_index_t *index, json_t *items,
+                            const struct kind *k, const char *ns,
                             const char *plane, m3b_log_t *log, size_t *loaded) {
   size_t i;
   json_t *item;
@@ -504,8 +546,12 @@ static m3b_err_t load_items(m3b_index_t *index, json_t *items,
                   json_object_get(json_object_get(item, "metadata"), "name")));
       continue;
     }
-    if (found)
-      continue; /* another plane's or not ours */
+    if (found) { /* the LIST selects the label: another plane's object */
+      err = note_foreign(index, k, ns, item);
+      if (err)
+        return err;
+      continue;
+    }
     err = m3b_index_put(index, key, &entry);
     if (err)
       return err;
@@ -516,6 +562,8 @@ static m3b_err_t load_items(m3b_index_t *index, json_t *items,
 
 struct page_load {
   m3b_index_t *index;
+  const struct kind *k;
+  const char *ns;
   const char *plane;
   m3b_log_t *log;
   size_t *loaded;
@@ -523,7 +571,8 @@ struct page_load {
 
 static m3b_err_t load_page(json_t *items, void *opaque) {
   struct page_load *pl = opaque;
-  m3b_err_t err = load_items(pl->index, items, pl->plane, pl->log, pl->loaded);
+  m3b_err_t err = load_items(pl->index, items, pl->k, pl->ns, pl->plane,
+                             pl->log, pl->loaded);
   size_t i;
   /* load_items stops at a failed put: wipe whatever it did not reach */
   for (i = 0; i < json_array_size(items); i++)
@@ -534,13 +583,14 @@ static m3b_err_t load_page(json_t *items, void *opaque) {
 
 /* Lists one kind in one namespace (NULL: cluster-scoped) into the index,
  * a page at a time and metadata only: the listed objects are never all in
- * memory at once (10k 1 KB ConfigMaps took 160 MB as whole JSON trees). */
+ * memory at once (10k 1 KB ConfigMaps took 160 MB as whole JSON trees).
+ * *complete is cleared when the kind could not be listed there. */
 static m3b_err_t load_one(m3b_index_t *index, m3b_kube_t *kube,
                           const struct kind *k, const char *ns,
                           const char *plane, m3b_log_t *log, size_t *loaded,
-                          struct m3b_kube_result *result) {
+                          int *complete, struct m3b_kube_result *result) {
   struct m3b_kube_ref ref = {k->api_version, k->kind, ns, NULL};
-  struct page_load pl = {index, plane, log, loaded};
+  struct page_load pl = {index, k, ns, plane, log, loaded};
   m3b_err_t err;
 
   /* the index needs labels, annotations, uid and resourceVersion only */
@@ -550,9 +600,18 @@ static m3b_err_t load_one(m3b_index_t *index, m3b_kube_t *kube,
   if (err == M3B_ERR_KUBE_NOT_FOUND || err == M3B_ERR_KUBE_FORBIDDEN) {
     M3B_LOG(log, M3B_LOG_INFO, "index", "not listing %s %s in %s: %s",
             k->api_version, k->kind, ns ? ns : "(cluster)", m3b_err_name(err));
+    *complete = 0;
     return M3B_OK;
   }
   return err;
+}
+
+/* Records that the load saw every object of k the scope allows. */
+static void note_listed(m3b_index_t *index, const struct kind *k) {
+  pthread_mutex_lock(&index->lock);
+  if (index->listed_count < sizeof(index->listed) / sizeof(index->listed[0]))
+    index->listed[index->listed_count++] = *k;
+  pthread_mutex_unlock(&index->lock);
 }
 
 static m3b_err_t load_kind(m3b_index_t *index, m3b_kube_t *kube,
@@ -560,28 +619,55 @@ static m3b_err_t load_kind(m3b_index_t *index, m3b_kube_t *kube,
                            const struct m3b_index_scope *scope, m3b_log_t *log,
                            size_t *loaded, struct m3b_kube_result *result) {
   char resource[128];
-  int namespaced = 0;
+  int namespaced = 0, complete = 1;
   size_t i;
   m3b_err_t err;
 
   err = m3b_kube_resolve(kube, k->api_version, k->kind, resource,
                          sizeof(resource), &namespaced, result);
-  if (err == M3B_ERR_KUBE_NOT_FOUND)
-    return M3B_OK; /* not served here (a CRD not installed) */
+  if (err == M3B_ERR_KUBE_NOT_FOUND) {
+    note_listed(index, k); /* not served here: there are none */
+    return M3B_OK;
+  }
   if (err)
     return err;
   if (!namespaced) {
     if (!cluster_kind_allowed(scope, k->api_version, k->kind))
       return M3B_OK;
-    return load_one(index, kube, k, NULL, scope->plane, log, loaded, result);
+    err = load_one(index, kube, k, NULL, scope->plane, log, loaded, &complete,
+                   result);
+  } else {
+    for (i = 0; i < scope->namespace_count && !err; i++)
+      err = load_one(index, kube, k, scope->namespaces[i], scope->plane, log,
+                     loaded, &complete, result);
   }
-  for (i = 0; i < scope->namespace_count; i++) {
-    err = load_one(index, kube, k, scope->namespaces[i], scope->plane, log,
-                   loaded, result);
-    if (err)
-      return err;
-  }
-  return M3B_OK;
+  if (!err && complete)
+    note_listed(index, k);
+  return err;
+}
+
+int m3b_index_listed(m3b_index_t *index, const char *api_version,
+                     const char *kind) {
+  size_t i;
+  int listed = 0;
+  if (!index || !api_version || !kind)
+    return 0;
+  pthread_mutex_lock(&index->lock);
+  for (i = 0; i < index->listed_count && !listed; i++)
+    listed = kind_equal(&index->listed[i], api_version, kind);
+  pthread_mutex_unlock(&index->lock);
+  return listed;
+}
+
+int m3b_index_foreign(m3b_index_t *index, const char *key) {
+  struct m3b_index_entry entry;
+  m3b_index_t *foreign;
+  if (!index || !key)
+    return 0;
+  pthread_mutex_lock(&index->lock);
+  foreign = index->foreign;
+  pthread_mutex_unlock(&index->lock);
+  return foreign && m3b_index_get(foreign, key, &entry) == M3B_OK;
 }
 
 m3b_err_t m3b_index_load(m3b_index_t *index, m3b_kube_t *kube,
@@ -606,6 +692,12 @@ m3b_err_t m3b_index_load(m3b_index_t *index, m3b_kube_t *kube,
   pthread_mutex_unlock(&index->lock);
   if (seen_count && !seen)
     return M3B_ERR_NOMEM;
+  /* what counts as listed and foreign is this load's finding */
+  pthread_mutex_lock(&index->lock);
+  index->listed_count = 0;
+  m3b_index_destroy(index->foreign);
+  index->foreign = NULL;
+  pthread_mutex_unlock(&index->lock);
 
   for (i = 0; i < sizeof(default_kinds) / sizeof(default_kinds[0]); i++) {
     err =

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "errstr.h"
 
@@ -20,7 +21,9 @@ struct m3b_consumer {
   rd_kafka_message_t *current; /* returned by the last poll */
   struct m3b_kafka_message message;
   char topic[256];
+  char group[256]; /* group.id, "" for a reader */
   int32_t partitions;
+  int range;        /* assign_range: records at or past the fence are dropped */
   int64_t *fence;   /* high watermark per partition at assignment */
   int64_t *reached; /* next offset to read, as known from EOF/records */
   struct m3b__kafka_last_error last;
@@ -134,6 +137,8 @@ static m3b_consumer_t *consumer_new(const m3b_config_t *config,
   }
   pthread_mutex_init(&consumer->last.lock, NULL);
   consumer->log = log;
+  if (group_id)
+    snprintf(consumer->group, sizeof(consumer->group), "%s", group_id);
   if (m3b__kafka_conf_new(config, forced, &conf, errstr, errstr_size))
     goto fail;
   /* librdkafka needs a group id even for assign(); a reader that never
@@ -203,6 +208,7 @@ static m3b_err_t assign(m3b_consumer_t *consumer, const char *topic,
     return m3b__errstr_set(M3B_ERR_NOMEM, errstr, errstr_size, "out of memory");
   snprintf(consumer->topic, sizeof(consumer->topic), "%s", topic);
   consumer->partitions = count;
+  consumer->range = 0;
   list = rd_kafka_topic_partition_list_new(count);
   for (p = 0; p < count; p++) {
     int64_t lo = 0, hi = 0;
@@ -249,6 +255,21 @@ static void note_position(m3b_consumer_t *consumer, int32_t partition,
     consumer->reached[partition] = next;
 }
 
+/* A record at or past its partition's fence (range assignments): the
+ * partition is done; it is paused so nothing more is fetched for it. */
+static int past_fence(m3b_consumer_t *consumer, const rd_kafka_message_t *msg) {
+  rd_kafka_topic_partition_list_t *list;
+  if (msg->partition < 0 || msg->partition >= consumer->partitions ||
+      msg->offset < consumer->fence[msg->partition])
+    return 0;
+  note_position(consumer, msg->partition, msg->offset + 1);
+  list = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(list, consumer->topic, msg->partition);
+  (void)rd_kafka_pause_partitions(consumer->rk, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  return 1;
+}
+
 m3b_err_t m3b_consumer_poll(m3b_consumer_t *consumer, int timeout_ms,
                             const struct m3b_kafka_message **message_out,
                             char *errstr, size_t errstr_size) {
@@ -272,6 +293,12 @@ m3b_err_t m3b_consumer_poll(m3b_consumer_t *consumer, int timeout_ms,
       rd_kafka_message_destroy(msg);
       if (m3b_consumer_at_fence(consumer))
         return M3B_ERR_TIMEOUT; /* nothing more that existed at the start */
+      continue;
+    }
+    if (!msg->err && consumer->range && past_fence(consumer, msg)) {
+      rd_kafka_message_destroy(msg);
+      if (m3b_consumer_at_fence(consumer))
+        return M3B_ERR_TIMEOUT;
       continue;
     }
     if (msg->err) {
@@ -482,4 +509,246 @@ m3b_err_t m3b_consumer_offsets(m3b_consumer_t *consumer,
   rd_kafka_topic_partition_list_destroy(list);
   *count_out = n;
   return m3b__kafka_err(rerr);
+}
+
+m3b_err_t m3b_consumer_partition_count(m3b_consumer_t *consumer,
+                                       const char *topic, int timeout_ms,
+                                       int32_t *count_out, char *errstr,
+                                       size_t errstr_size) {
+  if (!consumer || !topic || !count_out)
+    return M3B_ERR_INVALID_ARG;
+  return m3b__kafka_partition_count(consumer->rk, &consumer->last, topic,
+                                    MAX_PARTITIONS, timeout_ms, count_out,
+                                    errstr, errstr_size);
+}
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Errors of a just-created topic whose leaders are being elected. */
+static int electing(rd_kafka_resp_err_t rerr) {
+  return rerr == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+         rerr == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+         rerr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+         rerr == RD_KAFKA_RESP_ERR__TRANSPORT ||
+         rerr == RD_KAFKA_RESP_ERR__TIMED_OUT;
+}
+
+m3b_err_t m3b_consumer_query_watermarks(m3b_consumer_t *consumer,
+                                        const char *topic, int32_t count,
+                                        int64_t *low, int64_t *high,
+                                        int timeout_ms, char *errstr,
+                                        size_t errstr_size) {
+  int64_t deadline = mono_ms() + timeout_ms;
+  int32_t p;
+
+  if (!consumer || !topic || count <= 0 || !low || !high)
+    return M3B_ERR_INVALID_ARG;
+  for (p = 0; p < count; p++) {
+    for (;;) {
+      int64_t left = deadline - mono_ms();
+      rd_kafka_resp_err_t rerr = rd_kafka_query_watermark_offsets(
+          consumer->rk, topic, p, &low[p], &high[p],
+          left > 1000 ? (int)left : 1000);
+      if (!rerr)
+        break;
+      if (!electing(rerr) || mono_ms() >= deadline)
+        return m3b__errstr_set(m3b__kafka_err(rerr), errstr, errstr_size,
+                               "watermarks of %s [%d]: %s", topic, (int)p,
+                               rd_kafka_err2str(rerr));
+      nanosleep(&(struct timespec){0, 200 * 1000000L}, NULL);
+    }
+  }
+  return M3B_OK;
+}
+
+/* A list of partitions 0..count-1 of topic, each with offset. */
+static rd_kafka_topic_partition_list_t *partition_list(const char *topic,
+                                                       int32_t count,
+                                                       const int64_t *offsets,
+                                                       int64_t same) {
+  rd_kafka_topic_partition_list_t *list =
+      rd_kafka_topic_partition_list_new(count);
+  int32_t p;
+  for (p = 0; p < count; p++)
+    rd_kafka_topic_partition_list_add(list, topic, p)->offset =
+        offsets ? offsets[p] : same;
+  return list;
+}
+
+m3b_err_t m3b_consumer_offsets_for_time(m3b_consumer_t *consumer,
+                                        const char *topic, int32_t count,
+                                        int64_t time_ms, int64_t *offsets,
+                                        int timeout_ms, char *errstr,
+                                        size_t errstr_size) {
+  rd_kafka_topic_partition_list_t *list;
+  rd_kafka_resp_err_t rerr;
+  m3b_err_t err = M3B_OK;
+  int i;
+
+  if (!consumer || !topic || count <= 0 || !offsets)
+    return M3B_ERR_INVALID_ARG;
+  list = partition_list(topic, count, NULL, time_ms);
+  rerr = rd_kafka_offsets_for_times(consumer->rk, list, timeout_ms);
+  if (rerr) {
+    err = m3b__errstr_set(m3b__kafka_err(rerr), errstr, errstr_size,
+                          "offsets of %s for a time: %s", topic,
+                          rd_kafka_err2str(rerr));
+    goto out;
+  }
+  for (i = 0; i < list->cnt; i++) {
+    const rd_kafka_topic_partition_t *tp = &list->elems[i];
+    if (tp->err) {
+      err = m3b__errstr_set(m3b__kafka_err(tp->err), errstr, errstr_size,
+                            "offset of %s [%d] for a time: %s", topic,
+                            (int)tp->partition, rd_kafka_err2str(tp->err));
+      goto out;
+    }
+    if (tp->partition >= 0 && tp->partition < count)
+      offsets[tp->partition] = tp->offset >= 0 ? tp->offset : -1;
+  }
+out:
+  rd_kafka_topic_partition_list_destroy(list);
+  return err;
+}
+
+m3b_err_t m3b_consumer_assign_range(m3b_consumer_t *consumer, const char *topic,
+                                    int32_t count, const int64_t *start,
+                                    const int64_t *fence, char *errstr,
+                                    size_t errstr_size) {
+  rd_kafka_topic_partition_list_t *list;
+  rd_kafka_resp_err_t rerr;
+  int32_t p;
+
+  if (!consumer || !topic || count <= 0 || count > MAX_PARTITIONS || !start ||
+      !fence)
+    return M3B_ERR_INVALID_ARG;
+  free(consumer->fence);
+  free(consumer->reached);
+  consumer->fence = calloc((size_t)count, sizeof(int64_t));
+  consumer->reached = calloc((size_t)count, sizeof(int64_t));
+  if (!consumer->fence || !consumer->reached)
+    return m3b__errstr_set(M3B_ERR_NOMEM, errstr, errstr_size, "out of memory");
+  snprintf(consumer->topic, sizeof(consumer->topic), "%s", topic);
+  consumer->partitions = count;
+  consumer->range = 1;
+  list = rd_kafka_topic_partition_list_new(count);
+  for (p = 0; p < count; p++) {
+    consumer->fence[p] = fence[p];
+    consumer->reached[p] = start[p];
+    if (start[p] < fence[p]) /* the others are done already */
+      rd_kafka_topic_partition_list_add(list, topic, p)->offset = start[p];
+  }
+  rerr = rd_kafka_assign(consumer->rk, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  if (rerr)
+    return m3b__errstr_set(m3b__kafka_err(rerr), errstr, errstr_size,
+                           "assigning %s: %s", topic, rd_kafka_err2str(rerr));
+  return M3B_OK;
+}
+
+m3b_err_t m3b_consumer_group_committed(m3b_consumer_t *consumer,
+                                       const char *topic, int32_t count,
+                                       int64_t *offsets, int timeout_ms,
+                                       char *errstr, size_t errstr_size) {
+  rd_kafka_topic_partition_list_t *list;
+  rd_kafka_resp_err_t rerr;
+  m3b_err_t err = M3B_OK;
+  int i;
+
+  if (!consumer || !topic || count <= 0 || !offsets || !consumer->group[0])
+    return M3B_ERR_INVALID_ARG;
+  list = partition_list(topic, count, NULL, RD_KAFKA_OFFSET_INVALID);
+  rerr = rd_kafka_committed(consumer->rk, list, timeout_ms);
+  if (rerr) {
+    err = m3b__errstr_set(m3b__kafka_err(rerr), errstr, errstr_size,
+                          "committed offsets of group %s: %s", consumer->group,
+                          rd_kafka_err2str(rerr));
+    goto out;
+  }
+  for (i = 0; i < list->cnt; i++) {
+    const rd_kafka_topic_partition_t *tp = &list->elems[i];
+    if (tp->partition >= 0 && tp->partition < count)
+      offsets[tp->partition] = !tp->err && tp->offset >= 0 ? tp->offset : -1;
+  }
+out:
+  rd_kafka_topic_partition_list_destroy(list);
+  return err;
+}
+
+m3b_err_t m3b_consumer_group_state(m3b_consumer_t *consumer, int *members_out,
+                                   char *state_out, size_t state_size,
+                                   int timeout_ms, char *errstr,
+                                   size_t errstr_size) {
+  const struct rd_kafka_group_list *groups = NULL;
+  rd_kafka_resp_err_t rerr;
+  m3b_err_t err = M3B_OK;
+
+  if (!consumer || !members_out || !state_out || !state_size ||
+      !consumer->group[0])
+    return M3B_ERR_INVALID_ARG;
+  *members_out = 0;
+  snprintf(state_out, state_size, "Dead");
+  rerr =
+      rd_kafka_list_groups(consumer->rk, consumer->group, &groups, timeout_ms);
+  if (rerr)
+    return m3b__errstr_set(m3b__kafka_err(rerr), errstr, errstr_size,
+                           "describing group %s: %s", consumer->group,
+                           rd_kafka_err2str(rerr));
+  if (groups->group_cnt > 0) {
+    const struct rd_kafka_group_info *g = &groups->groups[0];
+    if (g->err && g->err != RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND) {
+      err = m3b__errstr_set(m3b__kafka_err(g->err), errstr, errstr_size,
+                            "describing group %s: %s", consumer->group,
+                            rd_kafka_err2str(g->err));
+    } else if (!g->err) {
+      *members_out = g->member_cnt;
+      snprintf(state_out, state_size, "%s", g->state ? g->state : "");
+    }
+  }
+  rd_kafka_group_list_destroy(groups);
+  return err;
+}
+
+m3b_err_t m3b_consumer_commit_group_offsets(m3b_consumer_t *consumer,
+                                            const char *topic, int32_t count,
+                                            const int64_t *offsets,
+                                            char *errstr, size_t errstr_size) {
+  rd_kafka_topic_partition_list_t *list;
+  rd_kafka_resp_err_t rerr;
+  m3b_err_t err = M3B_OK;
+  int32_t p;
+  int i;
+
+  if (!consumer || !topic || count <= 0 || !offsets || !consumer->group[0])
+    return M3B_ERR_INVALID_ARG;
+  list = rd_kafka_topic_partition_list_new(count);
+  for (p = 0; p < count; p++)
+    if (offsets[p] >= 0)
+      rd_kafka_topic_partition_list_add(list, topic, p)->offset = offsets[p];
+  if (list->cnt == 0)
+    goto out;
+  rerr = rd_kafka_commit(consumer->rk, list, 0);
+  if (rerr) {
+    err = m3b__errstr_set(m3b__kafka_err(rerr), errstr, errstr_size,
+                          "committing offsets for group %s: %s",
+                          consumer->group, rd_kafka_err2str(rerr));
+    goto out;
+  }
+  for (i = 0; i < list->cnt; i++) {
+    if (list->elems[i].err) {
+      err =
+          m3b__errstr_set(m3b__kafka_err(list->elems[i].err), errstr,
+                          errstr_size, "committing %s [%d] for group %s: %s",
+                          topic, (int)list->elems[i].partition, consumer->group,
+                          rd_kafka_err2str(list->elems[i].err));
+      break;
+    }
+  }
+out:
+  rd_kafka_topic_partition_list_destroy(list);
+  return err;
 }

@@ -399,6 +399,24 @@ static void test_prefixes(void **state) {
   m3b_index_destroy(index);
 }
 
+/* What a load finds (listed kinds, other planes' objects) is only known
+ * after a load: an index that has not loaded trusts nothing. */
+static void test_listed_and_foreign_before_a_load(void **state) {
+  m3b_index_t *index = m3b_index_new(NULL, 0);
+  (void)state;
+  assert_non_null(index);
+  assert_int_equal(m3b_index_listed(index, "v1", "ConfigMap"), 0);
+  assert_int_equal(m3b_index_note_kind(index, "example.com/v1", "Widget"),
+                   M3B_OK);
+  assert_int_equal(m3b_index_listed(index, "example.com/v1", "Widget"), 0);
+  assert_int_equal(m3b_index_foreign(index, "/v1/ConfigMap/shop/a"), 0);
+  assert_int_equal(m3b_index_listed(NULL, "v1", "ConfigMap"), 0);
+  assert_int_equal(m3b_index_listed(index, NULL, "ConfigMap"), 0);
+  assert_int_equal(m3b_index_foreign(NULL, "/v1/ConfigMap/shop/a"), 0);
+  assert_int_equal(m3b_index_foreign(index, NULL), 0);
+  m3b_index_destroy(index);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_put_get_remove_grow),
@@ -409,6 +427,7 @@ int main(void) {
       cmocka_unit_test(test_observe),
       cmocka_unit_test(test_observe_unknown_keys),
       cmocka_unit_test(test_prefixes),
+      cmocka_unit_test(test_listed_and_foreign_before_a_load),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

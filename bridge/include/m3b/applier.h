@@ -60,7 +60,18 @@ struct m3b_applier_config {
   const m3b_codec_t *codec;         /* NULL: built-in schemas, default limits;
                                        else borrowed, must outlive the
                                        applier */
+  unsigned flags;                   /* M3B_APPLIER_* below, 0 for run */
 };
+
+/* The index is complete for every kind its last load listed
+ * (m3b_index_listed), because nothing else writes this plane's objects
+ * meanwhile (a replay, with the listener stopped): an index miss for such
+ * a kind then means there is no managed object, so the live object is not
+ * read before the apply (one request less per new object). An object of
+ * another plane is still refused, from what the load saw
+ * (m3b_index_foreign). Without the flag every miss reads the live object,
+ * as a listener sharing its plane with other replicas must. */
+#define M3B_APPLIER_TRUST_INDEX 0x1u
 
 /* One Kafka header of a record: name NUL-terminated, value may be NULL
  * (a header without value). Borrowed. */
@@ -140,6 +151,29 @@ m3b_index_t *m3b_applier_index(m3b_applier_t *applier);
 m3b_err_t m3b_applier_process(m3b_applier_t *applier,
                               const struct m3b_record *in,
                               struct m3b_outcome *out);
+
+/* What m3b_applier_check learned of a record that passed. Caller-owned. */
+struct m3b_checked {
+  int64_t generation;
+  enum m3b_op op;
+  uint8_t manifest_sha256[M3B_SHA256_SIZE];
+  struct m3b_objkey objkey; /* the parsed record key */
+};
+
+/* Runs only the steps of m3b_applier_process that need no apiserver:
+ * signature, decoding, plane, keys, size and hash, the manifest, and
+ * authorization by key (steps 0-7 of docs/listener-pipeline.md). It never
+ * reads or writes the apiserver and never changes the index. Returns
+ * M3B_OK with *checked filled when the record passes; a tombstone is M3B_OK
+ * with out->forget set and *checked untouched. Otherwise *out is exactly
+ * what m3b_applier_process would have said of the record (REJECTED, with
+ * dlq and status due) and out->err is returned. For a replay: check every
+ * record once, fold, and hand only the winners to m3b_applier_process
+ * (which checks them again: nothing is applied unchecked). Threads as
+ * m3b_applier_process. */
+m3b_err_t m3b_applier_check(m3b_applier_t *applier, const struct m3b_record *in,
+                            struct m3b_outcome *out,
+                            struct m3b_checked *checked);
 
 /* Fills *status (m3b_status_init'ed by the caller) for publishing the
  * outcome of record in: every pointer in it is borrowed from applier,

@@ -171,6 +171,20 @@ m3b_err_t m3b_index_observe(m3b_index_t *index, const char *plane,
                             const char *key, const json_t *object,
                             int *drifted_out);
 
+/* Non-zero when the last m3b_index_load listed every object of
+ * (api_version, kind) its scope allows (in each bound namespace, or
+ * cluster-wide for an allowed cluster-scoped kind; a kind not served counts,
+ * as it has no objects): a key of that kind missing from the index had no
+ * object labelled managed-by=m3bridge for this plane then. Kinds it could
+ * not list (403) or did not list (not noted, not allowed) give 0. */
+int m3b_index_listed(m3b_index_t *index, const char *api_version,
+                     const char *kind);
+
+/* Non-zero when the last m3b_index_load saw an object labelled
+ * managed-by=m3bridge for another plane whose key (as this plane would
+ * name it) is key (borrowed). Such objects are never put in the index. */
+int m3b_index_foreign(m3b_index_t *index, const char *key);
+
 /* Reads the index entry an object carries (its annotations, uid,
  * resourceVersion and metadata.generation) if it is managed by plane:
  * M3B_OK with *entry_out and key_out (size at least M3B_OBJKEY_MAX + 1)

@@ -177,6 +177,70 @@ m3b_err_t m3b_consumer_assign_tail(m3b_consumer_t *consumer, const char *topic,
                                    int64_t tail, int timeout_ms, char *errstr,
                                    size_t errstr_size);
 
+/* --- replay: explicit ranges, times, and a group's offsets without joining
+ * it. Partitions are numbered 0..count-1; arrays have count entries. */
+
+/* The number of partitions of topic (borrowed). */
+m3b_err_t m3b_consumer_partition_count(m3b_consumer_t *consumer,
+                                       const char *topic, int timeout_ms,
+                                       int32_t *count_out, char *errstr,
+                                       size_t errstr_size);
+
+/* Asks the broker for each partition's first offset (low[p]) and end
+ * (high[p]). The end is what this read_committed consumer can read: the
+ * last stable offset, so records of a transaction still open are past
+ * it. Retries while a new topic's leaders are elected (up to timeout_ms
+ * in all). */
+m3b_err_t m3b_consumer_query_watermarks(m3b_consumer_t *consumer,
+                                        const char *topic, int32_t count,
+                                        int64_t *low, int64_t *high,
+                                        int timeout_ms, char *errstr,
+                                        size_t errstr_size);
+
+/* offsets[p] = the first offset of partition p whose record timestamp is
+ * at or after time_ms (Kafka's offsets-for-times), or -1 when every
+ * record of p is older. */
+m3b_err_t m3b_consumer_offsets_for_time(m3b_consumer_t *consumer,
+                                        const char *topic, int32_t count,
+                                        int64_t time_ms, int64_t *offsets,
+                                        int timeout_ms, char *errstr,
+                                        size_t errstr_size);
+
+/* Assigns partitions 0..count-1 of topic, each read from start[p] up to
+ * fence[p] (exclusive): m3b_consumer_poll never returns a record at or
+ * past its partition's fence, and m3b_consumer_at_fence turns non-zero
+ * once every partition reached its fence (a partition whose start is at or
+ * past its fence is done from the start). Both arrays are copied. */
+m3b_err_t m3b_consumer_assign_range(m3b_consumer_t *consumer, const char *topic,
+                                    int32_t count, const int64_t *start,
+                                    const int64_t *fence, char *errstr,
+                                    size_t errstr_size);
+
+/* offsets[p] = the committed offset of the consumer's group (its group_id)
+ * for partition p of topic, -1 when it has none; read without joining. */
+m3b_err_t m3b_consumer_group_committed(m3b_consumer_t *consumer,
+                                       const char *topic, int32_t count,
+                                       int64_t *offsets, int timeout_ms,
+                                       char *errstr, size_t errstr_size);
+
+/* The consumer's group as the broker sees it: *members_out live members
+ * and its state ("Empty", "Stable", "Dead" for a group that never
+ * existed, ...). */
+m3b_err_t m3b_consumer_group_state(m3b_consumer_t *consumer, int *members_out,
+                                   char *state_out, size_t state_size,
+                                   int timeout_ms, char *errstr,
+                                   size_t errstr_size);
+
+/* Commits offsets[p] (partitions with -1 are left alone) for the
+ * consumer's group without joining it, synchronously (bounded by the
+ * client's socket.timeout.ms). The broker accepts such a commit only while
+ * the group has no members: with a listener running it fails (errstr
+ * names the broker's reason). */
+m3b_err_t m3b_consumer_commit_group_offsets(m3b_consumer_t *consumer,
+                                            const char *topic, int32_t count,
+                                            const int64_t *offsets,
+                                            char *errstr, size_t errstr_size);
+
 /* Creates a member of consumer group group_id (borrowed), see the group
  * settings at the top. Subscribe with m3b_consumer_subscribe. */
 m3b_consumer_t *m3b_consumer_new_group(const m3b_config_t *config,

@@ -1,0 +1,192 @@
+/*
+ * replay_plan.c - what a replay will do to each object: the folded final
+ * state (what the control plane wants, up to the fence) against the index
+ * (what this plane's objects in the cluster say they are, from their
+ * m3bridge.io annotations).
+ *
+ * The comparison is by generation and manifest hash, the same facts the
+ * stale guard uses, so an object already at its final generation is
+ * skipped without a request: a replay onto a healthy cluster reads the
+ * topic and LISTs the managed objects, and writes nothing.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "replay_run.h"
+
+#define MODULE "replay"
+
+static void api_version_of(const struct m3b_objkey *key, char *out,
+                           size_t size) {
+  if (key->group[0])
+    snprintf(out, size, "%s/%s", key->group, key->version);
+  else
+    snprintf(out, size, "%s", key->version);
+}
+
+static int note_kind(const struct m3b_fold_entry *entry, void *opaque) {
+  m3b_index_t *index = opaque;
+  char api_version[M3B_INDEX_API_VERSION_MAX + 1];
+  struct m3b_objkey key;
+  if (m3b_objkey_parse(entry->key, strlen(entry->key), &key, NULL, 0))
+    return 0;
+  api_version_of(&key, api_version, sizeof(api_version));
+  (void)m3b_index_note_kind(index, api_version, key.kind);
+  return 0;
+}
+
+m3b_err_t replay_load_index(struct replay *replay) {
+  m3b_index_t *index = m3b_applier_index(replay->listener->applier);
+  int64_t t0 = listener_now_ms(CLOCK_MONOTONIC);
+  m3b_err_t err;
+  size_t i;
+
+  for (i = 0; i < replay->workers; i++)
+    (void)m3b_fold_each(replay->folds[i], note_kind, index);
+  err = listener_load_index(replay->listener);
+  replay->index_loaded = m3b_index_count(index);
+  replay->index_ms = listener_now_ms(CLOCK_MONOTONIC) - t0;
+  return err;
+}
+
+struct plan_ctx {
+  struct replay *replay;
+  m3b_index_t *index;
+  size_t next, cap;
+};
+
+static void classify(struct replay *replay, struct replay_item *item) {
+  const struct m3b_fold_entry *e = item->entry;
+  const struct m3b_index_entry *live = &item->live;
+  int here = item->have_live && !live->deleted;
+
+  if (!e) {
+    item->action = replay->prune ? ACT_PRUNE : ACT_STRAY;
+    return;
+  }
+  switch (e->state) {
+  case M3B_FOLD_APPLY:
+    if (!here)
+      item->action = ACT_CREATE;
+    else if (live->generation == e->generation &&
+             memcmp(live->manifest_sha256, e->manifest_sha256,
+                    sizeof(live->manifest_sha256)) == 0)
+      item->action = ACT_UNCHANGED;
+    else if (live->generation < e->generation)
+      item->action = ACT_CHANGE;
+    else
+      item->action = ACT_NEWER;
+    break;
+  case M3B_FOLD_DELETE:
+    if (!here)
+      item->action = ACT_ABSENT;
+    else if (live->generation > e->generation)
+      item->action = ACT_NEWER;
+    else
+      item->action = ACT_DELETE;
+    break;
+  case M3B_FOLD_FORGOTTEN:
+    /* the tombstone is all that is left of a DELETE: the object, if it
+     * is still here, is a stray; deletes only by a signed DELETE or an
+     * explicit --prune */
+    if (!here)
+      item->action = ACT_ABSENT;
+    else
+      item->action = replay->prune ? ACT_PRUNE : ACT_STRAY;
+    break;
+  }
+}
+
+static void fill(struct plan_ctx *ctx, const struct m3b_fold_entry *entry,
+                 const char *key, const struct m3b_index_entry *live) {
+  struct replay_item *item;
+  if (ctx->next >= ctx->cap)
+    return; /* the index grew after it was counted: nothing writes it now */
+  item = &ctx->replay->items[ctx->next++];
+  memset(item, 0, sizeof(*item));
+  item->entry = entry;
+  snprintf(item->key, sizeof(item->key), "%s", key);
+  (void)m3b_objkey_parse(key, strlen(key), &item->objkey, NULL, 0);
+  if (live) {
+    item->live = *live;
+    item->have_live = 1;
+  } else if (m3b_index_get(ctx->index, key, &item->live) == M3B_OK) {
+    item->have_live = 1;
+  }
+  item->tier = m3b_tier_of(item->objkey.group, item->objkey.kind);
+  classify(ctx->replay, item);
+  item->result = RES_PLANNED;
+}
+
+static int add_entry(const struct m3b_fold_entry *entry, void *opaque) {
+  fill(opaque, entry, entry->key, NULL);
+  return 0;
+}
+
+static int in_folds(const struct replay *replay, const char *key) {
+  size_t i;
+  for (i = 0; i < replay->workers; i++)
+    if (m3b_fold_get(replay->folds[i], key))
+      return 1;
+  return 0;
+}
+
+static int count_stray(const char *key, const struct m3b_index_entry *entry,
+                       void *opaque) {
+  struct plan_ctx *ctx = opaque;
+  if (!entry->deleted && !in_folds(ctx->replay, key))
+    ctx->next++;
+  return 0;
+}
+
+static int add_stray(const char *key, const struct m3b_index_entry *entry,
+                     void *opaque) {
+  struct plan_ctx *ctx = opaque;
+  if (!entry->deleted && !in_folds(ctx->replay, key))
+    fill(ctx, NULL, key, entry);
+  return 0;
+}
+
+static int by_tier_then_key(const void *a, const void *b) {
+  const struct replay_item *x = a, *y = b;
+  if (x->tier != y->tier)
+    return x->tier < y->tier ? -1 : 1;
+  return strcmp(x->key, y->key);
+}
+
+m3b_err_t replay_plan(struct replay *replay) {
+  struct plan_ctx ctx;
+  size_t i, count = 0, strays = 0;
+
+  memset(&ctx, 0, sizeof(ctx));
+  ctx.replay = replay;
+  ctx.index = m3b_applier_index(replay->listener->applier);
+  for (i = 0; i < replay->workers; i++)
+    count += m3b_fold_count(replay->folds[i]);
+  /* strays only mean something when the fold saw the whole topic */
+  if (replay->start_mode == START_EARLIEST) {
+    (void)m3b_index_each(ctx.index, count_stray, &ctx);
+    strays = ctx.next;
+    ctx.next = 0;
+  }
+  ctx.cap = count + strays;
+  replay->items = calloc(ctx.cap ? ctx.cap : 1, sizeof(*replay->items));
+  if (!replay->items)
+    return M3B_ERR_NOMEM;
+  for (i = 0; i < replay->workers; i++)
+    (void)m3b_fold_each(replay->folds[i], add_entry, &ctx);
+  if (strays) {
+    size_t before = ctx.next;
+    (void)m3b_index_each(ctx.index, add_stray, &ctx);
+    if (ctx.next - before != strays)
+      M3B_LOG(replay->log, M3B_LOG_WARN, MODULE,
+              "the index changed while it was read (%zu strays, then %zu)",
+              strays, ctx.next - before);
+  }
+  replay->item_count = ctx.next;
+  qsort(replay->items, replay->item_count, sizeof(*replay->items),
+        by_tier_then_key);
+  for (i = 0; i < replay->item_count; i++)
+    replay->actions[replay->items[i].tier][replay->items[i].action]++;
+  return M3B_OK;
+}
