@@ -89,8 +89,10 @@ listener.trusted_keys_dir: $demo/trusted
 listener.sealing_key_file: $demo/sealing.key
 kube.kubeconfig: $M3B_TB_KUBE_LISTENER_KUBECONFIG
 http.address: 127.0.0.1:9464
-# commit stored offsets every second (librdkafka's default is 5 s), so the
-# lag table below sees the release committed
+# store the idle position (past the transaction markers) and commit every
+# second (defaults: 10 s and 5 s), so the lag table below sees the release
+# committed
+heartbeat.interval_ms: 1000
 kafka.auto.commit.interval.ms: 1000
 kafka:
   bootstrap.servers: $M3B_TB_KAFKA_SASL_BOOTSTRAP
@@ -114,7 +116,7 @@ CONF
   step "lag as Prometheus sees it (/metrics)"
   curl -fsS http://127.0.0.1:9464/metrics | grep -E '^kafka_consumergroup_group_lag' || true
   step "lag of the listener's group, with verdicts (m3bridge-listener lag, sampled over 3 s)"
-  sleep 2 # let the listener's next auto-commit land
+  sleep 3 # a heartbeat stores the idle position, an auto-commit commits it
   $LISTENER lag --config "$demo/listener.yaml" --window 3 --interval 0.5 ||
     echo "(lag exits non-zero when a partition is not OK: see docs/OPERATIONS.md, Watching lag)"
   ui_page=$(curl -fsS http://127.0.0.1:9464/ui 2>/dev/null || true)
