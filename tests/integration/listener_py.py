@@ -78,7 +78,7 @@ kube.kubeconfig: {tb['M3B_TB_KUBE_LISTENER_KUBECONFIG']}
 """ + kafka_block(tb, user, tb["M3B_TB_KAFKA_LISTENER_PASSWORD_FILE_UI"]))
     r = publisher(d, ["topics", "create"])
     assert r.returncode == 0, r.stdout + r.stderr
-    skip_backlog(tb)
+    commit_past_backlog(tb)
     return d
 
 
@@ -102,7 +102,7 @@ data: {{n: "{i}"}}
 """ for i, n in enumerate(names))
 
 
-def skip_backlog(tb):
+def commit_past_backlog(tb):
     """Commits the end of every partition of the desired topic for the
     plane's group, so that a listener starts with nothing left over from
     earlier runs (whose records are signed by keys it does not trust).
@@ -244,3 +244,30 @@ def wait_for(predicate, timeout, what, interval=0.3, state=None):
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout}s waiting for {what}" +
                 (f"; last seen: {state()}" if state else ""), pytrace=False)
+
+
+def blocking_webhook(name, label, value):
+    """A ValidatingWebhookConfiguration named name that sends CREATE and
+    UPDATE of ConfigMaps labelled label=value to an address where nothing
+    listens: the real kube-apiserver answers those applies with 500, so
+    the listener retries them while /metrics and /ui keep answering."""
+    return f"""apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata:
+  name: {name}
+webhooks:
+  - name: block.m3bridge.test
+    clientConfig:
+      url: https://127.0.0.1:1/nothing-listens-here
+    rules:
+      - apiGroups: [""]
+        apiVersions: [v1]
+        operations: [CREATE, UPDATE]
+        resources: [configmaps]
+    objectSelector:
+      matchLabels: {{{label}: "{value}"}}
+    failurePolicy: Fail
+    sideEffects: None
+    admissionReviewVersions: [v1]
+    timeoutSeconds: 2
+"""

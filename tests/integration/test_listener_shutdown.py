@@ -17,32 +17,14 @@ import uuid
 import pytest
 from testbed_py import read_testbed_env
 
-from listener_py import (NAMESPACE, Listener, configmaps_yaml, kubectl,
-                         make_workdir, publisher, series, wait_for)
+from listener_py import (NAMESPACE, Listener, blocking_webhook,
+                         configmaps_yaml, kubectl, make_workdir, publisher,
+                         series, wait_for)
 
 RUN = uuid.uuid4().hex[:8]
 BLOCK_LABEL = "m3bridge-test-shutdown-block"
 
-WEBHOOK = f"""apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingWebhookConfiguration
-metadata:
-  name: m3b-shutdown-block-{RUN}
-webhooks:
-  - name: block.m3bridge.test
-    clientConfig:
-      url: https://127.0.0.1:1/nothing-listens-here
-    rules:
-      - apiGroups: [""]
-        apiVersions: [v1]
-        operations: [CREATE, UPDATE]
-        resources: [configmaps]
-    objectSelector:
-      matchLabels: {{{BLOCK_LABEL}: "{RUN}"}}
-    failurePolicy: Fail
-    sideEffects: None
-    admissionReviewVersions: [v1]
-    timeoutSeconds: 2
-"""
+WEBHOOK = blocking_webhook(f"m3b-shutdown-block-{RUN}", BLOCK_LABEL, RUN)
 
 
 @pytest.fixture(scope="module")

@@ -31,9 +31,10 @@ import uuid
 import pytest
 from testbed_py import read_testbed_env
 
-from listener_py import (DESIRED, GROUP, NAMESPACE, Listener, configmaps_yaml,
-                         kubectl, make_workdir, produce_unsigned, publisher,
-                         series, wait_for)
+from listener_py import (DESIRED, GROUP, NAMESPACE, Listener,
+                         blocking_webhook, configmaps_yaml, kubectl,
+                         make_workdir, produce_unsigned, publisher, series,
+                         wait_for)
 
 RUN = uuid.uuid4().hex[:8]
 CHROMIUM = "/usr/bin/chromium"
@@ -42,26 +43,7 @@ ARTIFACTS = os.environ.get("M3B_ARTIFACTS_DIR") or os.path.join(
 VERDICTS = {0: "OK", 1: "WARN", 2: "STALL", 3: "STOP", 4: "REWIND"}
 BLOCK_LABEL = "m3bridge-test-ui-block"
 
-WEBHOOK = f"""apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingWebhookConfiguration
-metadata:
-  name: m3b-ui-block-{RUN}
-webhooks:
-  - name: block.m3bridge.test
-    clientConfig:
-      url: https://127.0.0.1:1/nothing-listens-here
-    rules:
-      - apiGroups: [""]
-        apiVersions: [v1]
-        operations: [CREATE, UPDATE]
-        resources: [configmaps]
-    objectSelector:
-      matchLabels: {{{BLOCK_LABEL}: "{RUN}"}}
-    failurePolicy: Fail
-    sideEffects: None
-    admissionReviewVersions: [v1]
-    timeoutSeconds: 2
-"""
+WEBHOOK = blocking_webhook(f"m3b-ui-block-{RUN}", BLOCK_LABEL, RUN)
 
 # One snapshot of what the page shows, taken in one JavaScript task so
 # that it cannot mix two refreshes.
