@@ -390,9 +390,10 @@ int main(int argc, char **argv) {
     latencies[k] = run.requests[k].latency_ns;
   qsort(latencies, run.count, sizeof(*latencies), cmp_u64);
   {
+    size_t median = run.count / 2, high = run.count * 99 / 100;
     double seconds = (double)(t1 - t0) / 1e9;
-    double p50 = (double)latencies[run.count / 2] / 1e6;
-    double p99 = (double)latencies[(run.count * 99) / 100] / 1e6;
+    double p50 = (double)latencies[median] / 1e6;
+    double p99 = (double)latencies[high] / 1e6;
     if (json)
       printf("{\"objects\":%zu,\"workers\":%ld,\"seconds\":%.3f,"
              "\"objects_per_s\":%.1f,\"failed\":%zu,\"p50_ms\":%.2f,"

@@ -41,10 +41,11 @@ def die(msg):
 
 # --- objects -----------------------------------------------------------------
 
-def configmap(name, ns, i):
+def configmap(name, ns, i, variant=1):
     """A ConfigMap of about 1 KB of data: an application's settings."""
     data = {f"setting-{j:02d}.properties":
-            f"key{j}=value-{i}-{j}-" + "abcdefghijklmnopqrstuvwxyz0123456789" * 2
+            f"key{j}=value-{i}-{j}-v{variant}-"
+            + "abcdefghijklmnopqrstuvwxyz0123456789" * 2
             for j in range(12)}
     md = {"name": name, "labels": {"app": name.rsplit("-", 1)[0],
                                    "tier": "config", "team": "payments"}}
@@ -79,12 +80,13 @@ def cmd_objects(a):
             for i in range(a.count):
                 # JSON is YAML; one document per object
                 f.write("---\n")
-                f.write(json.dumps(configmap(f"{a.prefix}-{i}", a.namespace, i)))
+                f.write(json.dumps(configmap(f"{a.prefix}-{i}", a.namespace, i,
+                                             a.variant)))
                 f.write("\n")
     if a.jsonl:
         with open(a.jsonl, "w") as f:
             for i in range(a.count):
-                obj = configmap(f"{a.prefix}-{i}", a.namespace, i)
+                obj = configmap(f"{a.prefix}-{i}", a.namespace, i, a.variant)
                 f.write(json.dumps(marked(obj, a.plane, a.namespace, generation,
                                           release), separators=(",", ":")))
                 f.write("\n")
@@ -354,6 +356,8 @@ def main():
     p.add_argument("--namespace", required=True)
     p.add_argument("--yaml")
     p.add_argument("--jsonl")
+    p.add_argument("--variant", type=int, default=1,
+                   help="changes the data: an update of the same objects")
     p.set_defaults(fn=cmd_objects)
 
     p = sub.add_parser("wait-applied")

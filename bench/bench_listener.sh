@@ -12,6 +12,9 @@
 #         W threads over the same objects (manifest + the label and
 #         annotations the listener adds), same token, no Kafka; run once
 #         before and once after (a), into fresh namespaces;
+#     (a2, b2) the same two on an update of the N objects (changed data):
+#         new objects miss the listener's index and cost it a GET before
+#         the apply, updates of objects it applied do not;
 #     (c) kcat -C | one `kubectl apply --server-side` per message, the way a
 #         user would script it (sequential; a subset of KCAT_N objects);
 #     (d) a Python consumer (confluent-kafka + the kubernetes client) doing
@@ -23,7 +26,8 @@
 #               timestamp (p50, p90, p99);
 #   size        VmRSS/VmHWM of the listener idle (empty plane), after (a),
 #               and after loading RSS_N managed ConfigMaps into its index
-#               (created beforehand with bench_kube_apply).
+#               (plane 'benchrss', namespace bench-rss; created with
+#               bench_kube_apply when not already there from an earlier run).
 #
 # Usage: bench/bench_listener.sh [N]          (default 10000)
 # Env:   W (listener.workers and raw threads, default 4), KCAT_N (300),
@@ -78,6 +82,7 @@ machine() {
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 run_id=$(date +%s)
 plane=bench$run_id
+main_plane=$plane
 say "plane $plane, N=$N, W=$W; work dir $work"
 
 # --- Kafka: topics, the listener's principal ---------------------------------
@@ -143,7 +148,11 @@ EOF
 done | "${kc[@]}" apply -f - >/dev/null
 say "emptying the bench namespaces (ConfigMaps of earlier runs)"
 for ns in $NS_L $NS_RAW1 $NS_RAW2 $NS_KCAT $NS_PY; do
-  "${kc[@]}" delete configmaps --all -n "$ns" --wait=true >/dev/null
+  # one deletecollection request: kubectl would delete one object at a time
+  code=$(curl -sS -o "$work/delete.out" -w '%{http_code}' --cacert "$M3B_TB_KUBE_CA" \
+    -H "Authorization: Bearer $(cat "$M3B_TB_KUBE_ADMIN_TOKEN_FILE")" \
+    -X DELETE "$M3B_TB_KUBE_SERVER/api/v1/namespaces/$ns/configmaps")
+  [[ $code == 200 ]] || { cat "$work/delete.out" >&2; die "emptying $ns: HTTP $code"; }
 done
 
 # --- objects -----------------------------------------------------------------
@@ -192,6 +201,7 @@ rss() { # prints "VmRSS_kB VmHWM_kB" of the listener
 
 say "raw libcurl loop, first run ($NS_RAW1)"
 raw1=$("$RAW" "${raw_args[@]}" --objects "$work/objects.jsonl" --namespace "$NS_RAW1")
+say "raw 1: $raw1"
 
 say "starting the listener (empty plane)"
 t_start=$(date +%s.%N)
@@ -210,9 +220,28 @@ read -r t_done _ < <("$PY" "${HELPER[@]}" wait-applied --url "$metrics" --count 
 listener_st=$("$PY" "${HELPER[@]}" statuses "${plain[@]}" --topic "m3.$plane.status" \
   --prefix "/v1/ConfigMap/$NS_L/cm-" --count "$N")
 rss_after=$(rss)
+say "listener: $N in $(awk "BEGIN {print $t_done - $t_visible}") s; statuses: $listener_st"
 
 say "raw libcurl loop, second run ($NS_RAW2)"
 raw2=$("$RAW" "${raw_args[@]}" --objects "$work/objects.jsonl" --namespace "$NS_RAW2")
+say "raw 2: $raw2"
+
+# --- updates: the same N objects with changed data --------------------------
+# A new object misses the listener's index, so the listener first reads it
+# (GET, 404) before applying it; an update of an object it applied hits
+# the index and costs the apply alone. Both paths are measured.
+say "publishing an update of the $N ConfigMaps (not timed)"
+"$PY" "${HELPER[@]}" objects --count "$N" --prefix cm --plane "$plane" --namespace "$NS_L" \
+  --variant 2 --yaml "$work/release2.yaml" --jsonl "$work/objects2.jsonl"
+"$PUBLISHER" publish --config "$work/publisher.yaml" --log-level warn -f "$work/release2.yaml" \
+  --release "bench-$run_id-2" --json >/dev/null 2>"$work/publish.err" ||
+  { tail -5 "$work/publish.err" >&2; die "publishing the update failed"; }
+t_visible2=$(date +%s.%N)
+read -r t_done2 _ < <("$PY" "${HELPER[@]}" wait-applied --url "$metrics" --count "$((2 * N))")
+say "raw libcurl loop, updates ($NS_RAW1)"
+say "listener updates: $N in $(awk "BEGIN {print $t_done2 - $t_visible2}") s"
+raw_upd=$("$RAW" "${raw_args[@]}" --objects "$work/objects2.jsonl" --namespace "$NS_RAW1")
+say "raw updates: $raw_upd"
 
 # --- (c) kcat | kubectl, (d) Python: from a topic of plain JSON manifests ----
 say "producing the plain manifests for the user-script baselines (not timed)"
@@ -236,11 +265,13 @@ t1=$(date +%s.%N)
 kcat_applied=$("${kc[@]}" get configmaps -n "$NS_KCAT" -l app.kubernetes.io/managed-by=m3bridge -o name | wc -l)
 [[ $kcat_applied == "$KCAT_N" ]] || die "kcat | kubectl applied $kcat_applied of $KCAT_N"
 kcat_s=$(awk "BEGIN {print $t1 - $t0}")
+say "kcat | kubectl: $KCAT_N in $kcat_s s"
 
 say "Python consumer + kubernetes client ($PY_N objects)"
 py=$("$PY" "${HELPER[@]}" python-baseline "${sasl_control[@]}" --topic "m3.$plane-plain.desired" \
   --group "m3bridge-publisher-bench-py-$run_id" --kubeconfig "$M3B_TB_KUBE_LISTENER_KUBECONFIG" \
   --namespace "$NS_PY" --count "$PY_N")
+say "python: $py"
 
 # --- latency at half the listener's rate ----------------------------------------
 rate=$("$PY" -c "import sys; print(round($N / ($t_done - $t_visible) / 2, 1))")
@@ -253,22 +284,41 @@ say "latency: $lat_n events at $rate/s (half the listener's measured rate)"
   { tail -5 "$work/stage.err" >&2; die "publishing to the staging topic failed"; }
 stage=$("$PY" "${HELPER[@]}" stage-to-desired "${plain[@]}" --source "stage.$plane.desired" \
   --target "m3.$plane.desired" --count "$lat_n" --rate "$rate" --out "$work/stamps.json")
-"$PY" "${HELPER[@]}" wait-applied --url "$metrics" --count "$((N + lat_n))" >/dev/null
+"$PY" "${HELPER[@]}" wait-applied --url "$metrics" --count "$((2 * N + lat_n))" >/dev/null
 lat=$("$PY" "${HELPER[@]}" latency "${plain[@]}" --topic "m3.$plane.status" \
   --prefix "/v1/ConfigMap/$NS_L/lat-" --stamps "$work/stamps.json")
+say "latency: $lat"
 hist=$(curl -fsS "$metrics" | awk '/^m3bridge_publish_to_applied_seconds_(sum|count)/ {print $2}' | paste -sd' ')
 rss_after_lat=$(rss)
 stop_listener
 
 # --- size with RSS_N managed objects ----------------------------------------------
-rss_big="skipped" rss_raw="" index_s=""
+# A plane of its own with a fixed name, so that a later run finds the
+# RSS_N objects already there and does not spend minutes creating them again.
+rss_big="skipped" rss_raw='{"objects_per_s": 0}' index_s=""
 if ((RSS_N > 0)); then
-  say "creating $RSS_N managed ConfigMaps in $NS_RSS with bench_kube_apply"
-  "$PY" "${HELPER[@]}" objects --count "$RSS_N" --prefix rss --plane "$plane" --namespace "$NS_RSS" \
-    --jsonl "$work/rss.jsonl"
-  rss_raw=$("$RAW" "${raw_args[@]}" --objects "$work/rss.jsonl" --namespace "$NS_RSS")
-  rm -f "$work/rss.jsonl"
-  say "starting the listener bound to $NS_RSS (index load + status resync)"
+  rss_plane=benchrss
+  "$PY" "${HELPER[@]}" provision --bootstrap "$M3B_TB_KAFKA_BOOTSTRAP" --plane "$rss_plane" \
+    --password-file "$work/listener.password" >/dev/null
+  "$PUBLISHER" topics create --config "$work/publisher.yaml" --plane "$rss_plane" >/dev/null
+  # the namespace holds nothing else; without a label selector the
+  # apiserver reports remainingItemCount
+  have=$(curl -sS --cacert "$M3B_TB_KUBE_CA" -H "Authorization: Bearer $(cat "$M3B_TB_KUBE_ADMIN_TOKEN_FILE")" \
+    "$M3B_TB_KUBE_SERVER/api/v1/namespaces/$NS_RSS/configmaps?limit=1" |
+    "$PY" -c 'import json, sys; d = json.load(sys.stdin); print(len(d["items"]) + d["metadata"].get("remainingItemCount", 0))')
+  if ((have >= RSS_N)); then
+    say "$NS_RSS already holds $have ConfigMaps (RSS_N=$RSS_N)"
+  else
+    # server-side apply creates what is missing and leaves the rest as is
+    say "applying $RSS_N managed ConfigMaps to $NS_RSS with bench_kube_apply (it has $have)"
+    "$PY" "${HELPER[@]}" objects --count "$RSS_N" --prefix rss --plane "$rss_plane" --namespace "$NS_RSS" \
+      --jsonl "$work/rss.jsonl"
+    # setup, not a measurement: more threads to get there sooner
+    rss_raw=$("$RAW" "${raw_args[@]}" --workers 8 --objects "$work/rss.jsonl" --namespace "$NS_RSS")
+    rm -f "$work/rss.jsonl"
+  fi
+  say "starting the listener of plane $rss_plane bound to $NS_RSS (index load + status resync)"
+  plane=$rss_plane
   t0=$(date +%s.%N)
   start_listener "$NS_RSS" "$work/listener-rss.log"
   t1=$(date +%s.%N)
@@ -285,6 +335,9 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 import json
 N, W = $N, $W
 raw1, raw2 = json.loads('''$raw1'''), json.loads('''$raw2''')
+rawu = json.loads('''$raw_upd''')
+wall2 = $t_done2 - $t_visible2
+lisu = N / wall2
 lst = json.loads('''$listener_st''')
 py = json.loads('''$py''')
 lat = json.loads('''$lat''')
@@ -296,17 +349,20 @@ kcat = $KCAT_N / $kcat_s
 def mb(pair):
     r, h = map(int, pair.split())
     return f"VmRSS {r/1024:.1f} MiB, VmHWM {h/1024:.1f} MiB"
-print(f"bench_listener: {N} ConfigMaps (~1.2 KB each), listener.workers = {W}, plane $plane")
+print(f"bench_listener: {N} ConfigMaps (~1.2 KB each), listener.workers = {W}, plane $main_plane")
 print(f"{'':44}{'objects':>8}{'seconds':>9}{'objects/s':>11}")
 print(f"{'(a) m3bridge-listener (commit -> N APPLIED)':44}{N:8}{wall:9.2f}{lis:11.1f}")
 print(f"{'    same, first->last applied_at':44}{lst['applied']:8}{lst['span_s']:9.2f}{lst['objects_per_s']:11.1f}")
 print(f"{'(b) raw libcurl SSA loop, run 1':44}{raw1['objects']:8}{raw1['seconds']:9.2f}{raw1['objects_per_s']:11.1f}")
 print(f"{'    raw libcurl SSA loop, run 2':44}{raw2['objects']:8}{raw2['seconds']:9.2f}{raw2['objects_per_s']:11.1f}")
+print(f"{'(a2) listener, updates (index hit)':44}{N:8}{wall2:9.2f}{lisu:11.1f}")
+print(f"{'(b2) raw libcurl SSA loop, updates':44}{rawu['objects']:8}{rawu['seconds']:9.2f}{rawu['objects_per_s']:11.1f}")
 print(f"{'(c) kcat | kubectl apply, 1 per message':44}{$KCAT_N:8}{$kcat_s:9.2f}{kcat:11.1f}")
 print(f"{'(d) Python confluent-kafka + kubernetes':44}{py['objects']:8}{py['seconds']:9.2f}{py['objects_per_s']:11.1f}")
 def verdict(x, goal):
     return f"{x:.2f} (goal >= {goal}: {'PASS' if x >= goal else 'FAIL'})"
 print(f"ratio listener/raw (mean of both runs): {verdict(lis / raw, 0.8)}")
+print(f"ratio listener/raw, updates:             {verdict(lisu / rawu['objects_per_s'], 0.8)}")
 print(f"ratio listener/kcat+kubectl:            {verdict(lis / kcat, 20)}")
 print(f"ratio listener/python:                  {verdict(lis / py['objects_per_s'], 5)}")
 print(f"latency publish -> APPLIED at {stage['rate']:.1f} events/s ({lat['events']} events, "
@@ -326,7 +382,8 @@ if "$rss_big" != "skipped":
     print(f"RSS with {$RSS_N} managed objects indexed: {mb('$rss_big')} "
           f"(goal < 64 MB: {'PASS' if h * 1024 < 64e6 else 'FAIL'} on VmHWM); "
           f"start -> consuming {float('$index_s' or 0):.1f} s")
-    print(f"  ({$RSS_N} objects created by bench_kube_apply at {rr['objects_per_s']:.0f}/s)")
+    if rr["objects_per_s"]:
+        print(f"  ({$RSS_N} objects created by bench_kube_apply at {rr['objects_per_s']:.0f}/s)")
 EOF
 machine
 echo "load: $load_start at start, $load_end at end"

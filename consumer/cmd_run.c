@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <m3b/cli.h>
+#include <m3b/index.h>
 
 #include "commands.h"
 #include "listener.h"
@@ -49,6 +50,26 @@ static m3b_err_t run_loop(struct listener *listener) {
           listener->desired_topic);
   while (!stop_signal) {
     int64_t now = listener_now_ms(CLOCK_MONOTONIC);
+    err = m3b_consumer_take_error(listener->consumer, errstr, sizeof(errstr));
+    if (err == M3B_ERR_KAFKA_FATAL) {
+      M3B_LOG(listener->log, M3B_LOG_ERROR, MODULE, "%s", errstr);
+      return err;
+    }
+    if (err) { /* every broker down, authentication: keep running */
+      listener_note_kafka_lost(listener, err, errstr);
+      M3B_LOG(listener->log, M3B_LOG_WARN, MODULE,
+              "Kafka unreachable: %s (%s); still running, deleting nothing",
+              errstr, m3b_err_name(err));
+    }
+    if (listener_kafka_recovered(listener)) {
+      /* the control plane may have missed statuses: tell it the state of
+       * every managed object again (DESIGN.md 6.7) */
+      M3B_LOG(listener->log, M3B_LOG_INFO, MODULE,
+              "Kafka is reachable again: re-publishing the status of %zu "
+              "managed object(s)",
+              m3b_index_count(m3b_applier_index(listener->applier)));
+      listener_resync_statuses(listener);
+    }
     m3b_producer_poll(listener->producer, 0);
     if (listener_ensure_windows(listener))
       return M3B_ERR_NOMEM;
@@ -72,7 +93,7 @@ static m3b_err_t run_loop(struct listener *listener) {
     }
     if (err) { /* transport, authorization: keep running, delete nothing */
       if (err == M3B_ERR_KAFKA_TRANSPORT || err == M3B_ERR_KAFKA_AUTH)
-        listener_note_kafka_error(listener, err, errstr);
+        listener_note_kafka_lost(listener, err, errstr);
       M3B_LOG(listener->log, M3B_LOG_WARN, MODULE, "%s (%s); still running",
               errstr, m3b_err_name(err));
       continue;
@@ -224,10 +245,13 @@ int cmd_run(int argc, char **argv) {
   /* status resync: the control plane learns the state of every managed
    * object, also those it has not heard of since its last restart */
   listener_resync_statuses(listener);
-  err = listener_start_workers(listener);
+  err = listener_start_watcher(listener);
+  if (!err)
+    err = listener_start_workers(listener);
   if (err)
     goto out;
   err = run_loop(listener);
+  listener_stop_watcher(listener); /* reads only: nothing to drain */
   drain(listener);
   if (!err)
     rc = M3B_EXIT_OK;

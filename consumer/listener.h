@@ -21,6 +21,7 @@
 #include <m3b/config.h>
 #include <m3b/event.h>
 #include <m3b/http.h>
+#include <m3b/index.h>
 #include <m3b/kafka.h>
 #include <m3b/kube.h>
 #include <m3b/lag_verdict.h>
@@ -37,7 +38,7 @@
 #define MAX_STATUS_BYTES ((size_t)64 * 1024)
 #define POLL_MS 100
 #define PRODUCE_WAIT_MS 1000
-#define MAX_HEADERS (M3B_KAFKA_MAX_HEADERS + M3B_DLQ_HEADER_COUNT)
+#define MAX_HEADERS (M3B_KAFKA_MAX_HEADERS + M3B_DLQ_HEADER_COUNT + 1)
 #define MAX_LABELS 1024
 
 /* Metric families (docs/OPERATIONS.md); the lag names are those of
@@ -132,6 +133,7 @@ struct listener {
   m3b_seal_key_t *seal_key;
   m3b_kube_t *kube;
   m3b_applier_t *applier;
+  m3b_index_watcher_t *watcher; /* keeps the applier's index current */
   m3b_producer_t *producer;
   m3b_consumer_t *consumer;
   char plane[128];
@@ -169,8 +171,10 @@ struct listener {
   /* /readyz, read on the HTTP thread */
   pthread_mutex_t ready_lock;
   size_t assigned_count;
-  int64_t kafka_ok_ms;  /* monotonic: last record or broker answer */
-  int64_t kafka_err_ms; /* monotonic: last transport/auth error, 0 none */
+  int64_t kafka_ok_ms;   /* monotonic: last record or broker answer */
+  int64_t kafka_err_ms;  /* monotonic: last transport/auth error, 0 none */
+  int64_t kafka_lost_ms; /* monotonic: Kafka lost (every broker down, auth
+                            failing) and not answered since, else 0 */
   char kafka_err[M3B_HTTP_DETAIL_MAX];
   int kube_down; /* the last apiserver call failed with KUBE_TRANSPORT */
 
@@ -205,6 +209,14 @@ m3b_err_t listener_open(struct listener *listener, char *errstr,
  * failures with backoff until *stop_requested. */
 m3b_err_t listener_load_index(struct listener *listener);
 
+/* Starts the WATCH of the managed objects that keeps the index current
+ * (objects deleted or changed by hand, other replicas' writes) and tells
+ * /readyz whether the apiserver answers it. */
+m3b_err_t listener_start_watcher(struct listener *listener);
+
+/* Stops the watcher's threads; before the applier and kube client go. */
+void listener_stop_watcher(struct listener *listener);
+
 /* --- listener_ready.c: what /readyz answers ---------------------------------
  */
 
@@ -215,6 +227,16 @@ void listener_note_kafka_ok(struct listener *listener);
  * start) as the reason /readyz gives. */
 void listener_note_kafka_error(struct listener *listener, m3b_err_t err,
                                const char *errstr);
+
+/* Kafka is lost: every broker is down or authentication fails (err and
+ * errstr as for listener_note_kafka_error, which this implies). The next
+ * broker answer ends the outage (listener_kafka_recovered). */
+void listener_note_kafka_lost(struct listener *listener, m3b_err_t err,
+                              const char *errstr);
+
+/* Non-zero, once, when Kafka answered after having been lost: the loop
+ * then re-publishes every managed object's status (DESIGN.md 6.7). */
+int listener_kafka_recovered(struct listener *listener);
 
 /* Records whether the apiserver answered the last call that reached for
  * it (err from the applier's outcome). */
@@ -340,7 +362,8 @@ void listener_on_rebalance(m3b_consumer_t *consumer, enum m3b_rebalance event,
 void listener_send_heartbeat(struct listener *listener,
                              enum m3b_listener_state state);
 
-/* Produces the current status of every object in the index. */
+/* Produces the current status of every object in the index (at start and
+ * after Kafka comes back from an outage) and counts the run. */
 void listener_resync_statuses(struct listener *listener);
 
 #endif

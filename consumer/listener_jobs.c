@@ -141,7 +141,7 @@ void listener_job_finish(struct listener *listener, struct job *job, int done) {
     }
   }
   listener_job_unlink(listener, job);
-  if (store >= 0 &&
+  if (store >= 0 && listener->consumer &&
       m3b_consumer_store_offset(listener->consumer, job->partition, store))
     M3B_LOG(listener->log, M3B_LOG_WARN, MODULE,
             "storing offset %" PRId64 " of partition %d failed (revoked?)",

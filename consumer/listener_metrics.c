@@ -214,7 +214,8 @@ static void export_lag(struct listener *listener,
 
 /* Fills listener->lags with the assigned partitions' offsets and lag,
  * exports them, and returns how many there are. A broker answer counts as
- * Kafka being reachable for /readyz. Main thread. */
+ * Kafka being reachable for /readyz, no answer (the committed offsets not
+ * read within 2 s) as unreachable. Main thread. */
 size_t listener_collect_lags(struct listener *listener, int64_t now,
                              enum m3b_listener_state *state) {
   char errstr[512];
@@ -226,7 +227,14 @@ size_t listener_collect_lags(struct listener *listener, int64_t now,
                              MAX_PARTITIONS, &count, 2000, errstr,
                              sizeof(errstr));
   if (err) {
-    M3B_LOG(listener->log, M3B_LOG_WARN, MODULE, "heartbeat: %s", errstr);
+    /* no answer: keep the last exported numbers rather than export
+     * committed offsets of -1 */
+    M3B_LOG(listener->log, M3B_LOG_WARN, MODULE, "heartbeat: %s (%s)", errstr,
+            m3b_err_name(err));
+    if (err == M3B_ERR_KAFKA_TRANSPORT || err == M3B_ERR_KAFKA_AUTH)
+      listener_note_kafka_lost(listener, err, errstr);
+    else
+      listener_note_kafka_error(listener, err, errstr);
     count = 0;
   } else if (count > 0) {
     listener_note_kafka_ok(listener);

@@ -135,12 +135,16 @@ void listener_on_rebalance(m3b_consumer_t *consumer, enum m3b_rebalance event,
                  ? listener->drain_deadline_ms
                  : listener_now_ms(CLOCK_MONOTONIC) + listener->grace_ms;
   pthread_mutex_unlock(&listener->lock);
+  pthread_cond_broadcast(&listener->wake); /* retry sleepers give up */
   for (;;) {
     size_t busy = 0;
+    const struct job *job;
+    /* records of these partitions still with a worker or the producer;
+     * abandoned ones leave the live list but stay in the window */
     pthread_mutex_lock(&listener->lock);
-    for (i = 0; i < count; i++)
-      if (partitions[i] >= 0 && partitions[i] < MAX_PARTITIONS)
-        busy += listener->partitions[partitions[i]].count;
+    for (job = listener->jobs; job; job = job->all_next)
+      if (job->registered && listener->partitions[job->partition].revoking)
+        busy++;
     pthread_mutex_unlock(&listener->lock);
     if (!busy || listener_now_ms(CLOCK_MONOTONIC) >= deadline) {
       if (busy)

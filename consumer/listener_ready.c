@@ -30,6 +30,28 @@ void listener_note_kafka_error(struct listener *listener, m3b_err_t err,
   pthread_mutex_unlock(&listener->ready_lock);
 }
 
+void listener_note_kafka_lost(struct listener *listener, m3b_err_t err,
+                              const char *errstr) {
+  listener_note_kafka_error(listener, err, errstr);
+  pthread_mutex_lock(&listener->ready_lock);
+  if (!listener->kafka_lost_ms) /* the outage began at its first error */
+    listener->kafka_lost_ms = listener->kafka_err_ms;
+  pthread_mutex_unlock(&listener->ready_lock);
+}
+
+int listener_kafka_recovered(struct listener *listener) {
+  int recovered = 0;
+  pthread_mutex_lock(&listener->ready_lock);
+  if (listener->kafka_lost_ms &&
+      listener->kafka_ok_ms > listener->kafka_lost_ms &&
+      listener->kafka_ok_ms > listener->kafka_err_ms) {
+    recovered = 1;
+    listener->kafka_lost_ms = 0;
+  }
+  pthread_mutex_unlock(&listener->ready_lock);
+  return recovered;
+}
+
 /* /readyz, on the HTTP thread: Kafka is up when partitions are assigned or
  * the broker answered recently, and no transport or authorization error
  * came after its last answer; the apiserver is up unless its last call

@@ -239,6 +239,35 @@ m3b_err_t listener_load_index(struct listener *listener) {
   }
 }
 
+static void on_watch_result(m3b_err_t err, void *opaque) {
+  listener_note_kube(opaque, err);
+}
+
+m3b_err_t listener_start_watcher(struct listener *listener) {
+  struct m3b_index_watch_config cfg;
+  char errstr[256];
+
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.plane = listener->plane;
+  cfg.initial_backoff_ms = listener->initial_backoff_ms;
+  cfg.max_backoff_ms = listener->max_backoff_ms;
+  cfg.on_result = on_watch_result;
+  cfg.opaque = listener;
+  listener->watcher = m3b_index_watcher_new(
+      m3b_applier_index(listener->applier), listener->kube, &cfg, listener->log,
+      errstr, sizeof(errstr));
+  if (!listener->watcher) {
+    M3B_LOG(listener->log, M3B_LOG_ERROR, MODULE, "%s", errstr);
+    return M3B_ERR_NOMEM;
+  }
+  return M3B_OK;
+}
+
+void listener_stop_watcher(struct listener *listener) {
+  m3b_index_watcher_destroy(listener->watcher);
+  listener->watcher = NULL;
+}
+
 struct listener *listener_new(m3b_config_t *config, m3b_log_t *log) {
   struct listener *listener = calloc(1, sizeof(*listener));
   size_t i;
@@ -265,11 +294,20 @@ void listener_destroy(struct listener *listener) {
   size_t i;
   if (!listener)
     return;
+  listener_stop_watcher(listener);
   listener_stop_workers(listener);
-  /* the producer first: its last delivery reports still store offsets */
+  /* Closing the consumer runs the revoke callback, which polls the
+   * producer: the consumer goes first, with the drain deadline passed so
+   * the callback does not wait for records no worker will finish. Delivery
+   * reports the producer serves while it closes store no offset then. */
+  pthread_mutex_lock(&listener->lock);
+  listener->stopping = 1;
+  listener->drain_deadline_ms = 0;
+  pthread_mutex_unlock(&listener->lock);
+  m3b_consumer_destroy(listener->consumer);
+  listener->consumer = NULL;
   m3b_producer_destroy(listener->producer);
   listener->producer = NULL;
-  m3b_consumer_destroy(listener->consumer);
   while (listener->jobs) { /* pop the head: its all_prev is NULL */
     struct job *job = listener->jobs;
     listener->jobs = job->all_next;

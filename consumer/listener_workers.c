@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,18 +31,25 @@ static int backoff_wait(struct listener *listener, const struct job *job,
     until.tv_sec++;
     until.tv_nsec -= 1000000000L;
   }
+  /* a record waiting for a retry gives up at once when its partition is
+   * being revoked: the revoke should not wait a backoff for it, and the
+   * next owner retries it */
   pthread_mutex_lock(&listener->lock);
-  while (listener_job_current(listener, job) && !listener->stopping) {
+  while (listener_job_current(listener, job) && !listener->stopping &&
+         !listener->partitions[job->partition].revoking) {
     if (pthread_cond_timedwait(&listener->wake, &listener->lock, &until) ==
         ETIMEDOUT)
       break;
   }
-  go = listener_job_current(listener, job) && !listener->stopping;
+  go = listener_job_current(listener, job) && !listener->stopping &&
+       !listener->partitions[job->partition].revoking;
   pthread_mutex_unlock(&listener->lock);
   return go;
 }
 
-/* Queues one record for job, retrying while the local queue is full. */
+/* Queues one record for job, retrying while the local queue is full.
+ * Logs failures other than M3B_ERR_LIMIT (a record too large for Kafka),
+ * which the caller handles. */
 static m3b_err_t produce(struct listener *listener, struct job *job,
                          const char *topic, const void *key, size_t key_len,
                          const void *value, size_t value_len,
@@ -61,8 +69,43 @@ static m3b_err_t produce(struct listener *listener, struct job *job,
     if (err)
       return err;
   }
-  if (err)
+  if (err && err != M3B_ERR_LIMIT)
     M3B_LOG(listener->log, M3B_LOG_ERROR, MODULE, "%s", errstr);
+  return err;
+}
+
+/* Queues the dlq copy: the original key, value and headers plus the error
+ * headers (n of them, n < MAX_HEADERS). A copy too large for Kafka (the
+ * original was near the limit) goes without its value, marked by
+ * M3B_HDR_VALUE_OMITTED: a record that could never be written would keep
+ * its partition's offset from moving, forever. */
+static m3b_err_t produce_dlq(struct listener *listener, struct job *job,
+                             const struct m3b_kafka_header *headers, size_t n) {
+  struct m3b_kafka_header marked[MAX_HEADERS];
+  char omitted[24];
+  m3b_err_t err;
+
+  err = produce(listener, job, listener->dlq_topic, job->key, job->key_len,
+                job->value, job->value_len, headers, n);
+  if (err != M3B_ERR_LIMIT)
+    return err;
+  memcpy(marked, headers, n * sizeof(*headers));
+  snprintf(omitted, sizeof(omitted), "%zu", job->value_len);
+  marked[n].name = M3B_HDR_VALUE_OMITTED;
+  marked[n].value = omitted;
+  marked[n].size = strlen(omitted);
+  M3B_LOG(listener->log, M3B_LOG_WARN, MODULE,
+          "partition %d offset %" PRId64 ": the dlq copy of this %zu-byte "
+          "record is too large for Kafka; it goes without its value (%s)",
+          (int)job->partition, job->offset, job->value_len,
+          M3B_HDR_VALUE_OMITTED);
+  err = produce(listener, job, listener->dlq_topic, job->key, job->key_len,
+                NULL, 0, marked, n + 1);
+  if (err == M3B_ERR_LIMIT)
+    M3B_LOG(listener->log, M3B_LOG_ERROR, MODULE,
+            "partition %d offset %" PRId64 ": even without its value the dlq "
+            "copy is too large for Kafka",
+            (int)job->partition, job->offset);
   return err;
 }
 
@@ -112,8 +155,7 @@ static void publish_outcome(struct listener *listener, struct job *job,
       headers[n].value = dlq.headers[i].value;
       headers[n++].size = dlq.headers[i].len;
     }
-    if (produce(listener, job, listener->dlq_topic, job->key, job->key_len,
-                job->value, job->value_len, headers, n) == M3B_OK)
+    if (produce_dlq(listener, job, headers, n) == M3B_OK)
       queued++;
   }
   if (send_status &&
@@ -168,11 +210,11 @@ static void process_job(struct listener *listener, struct worker *worker,
       pthread_mutex_unlock(&listener->lock);
       retrying = 1;
     }
-    delay = listener->initial_backoff_ms << (attempt < 20 ? attempt : 20);
-    if (delay > listener->max_backoff_ms || delay <= 0)
-      delay = listener->max_backoff_ms;
-    /* full jitter in [delay/2, delay] keeps replicas from retrying in step */
-    delay = delay / 2 + (long long)(rand_r(&worker->seed) % (delay / 2 + 1));
+    /* the apiserver's Retry-After when it sent one, else capped
+     * exponential backoff with jitter (m3b_outcome_retry_delay_ms) */
+    delay = m3b_outcome_retry_delay_ms(
+        &out, attempt, listener->initial_backoff_ms, listener->max_backoff_ms,
+        (unsigned)rand_r(&worker->seed));
     attempt++;
     pthread_mutex_lock(&listener->lock);
     listener->counters.retries++;
@@ -180,9 +222,10 @@ static void process_job(struct listener *listener, struct worker *worker,
     (void)m3b_metrics_counter_add(listener->metrics, METRIC_RETRIES, NULL, 1);
     M3B_LOG(listener->log, M3B_LOG_WARN, MODULE,
             "partition %d offset %" PRId64 " key %s: %s (%s); retry %u in %lld "
-            "ms, partition paused",
+            "ms%s, partition paused",
             (int)job->partition, job->offset, out.key, m3b_err_name(out.err),
-            out.message, attempt, delay);
+            out.message, attempt, delay,
+            out.retry_after_ms > 0 ? " (the apiserver's Retry-After)" : "");
     if (!backoff_wait(listener, job, delay)) {
       current = 0;
       break;

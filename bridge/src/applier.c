@@ -188,6 +188,14 @@ m3b_err_t m3b_applier_load_index(m3b_applier_t *applier, size_t *loaded_out,
   scope.cluster_kinds = (const char *const *)applier->cluster_kinds;
   scope.cluster_kind_count = applier->cluster_kind_count;
   memset(&result, 0, sizeof(result));
+  /* a starting apiserver answers 403/404 for what it has not loaded yet,
+   * and the load skips kinds that answer so: wait until it is ready */
+  err = m3b__apiserver_settled(applier->kube, &result);
+  if (err) {
+    m3b__errstr(errstr, errstr_size, "loading the index: %s: %s",
+                m3b_err_name(err), result.errstr);
+    return err;
+  }
   err = m3b_index_load(applier->index, applier->kube, &scope, applier->log,
                        loaded_out, &result);
   if (err)
@@ -200,6 +208,7 @@ static void outcome_init(struct m3b_outcome *out) {
   memset(out, 0, sizeof(*out));
   out->phase = M3B_PHASE_REJECTED;
   out->generation = -1;
+  out->retry_after_ms = -1;
 }
 
 /* Sets retriable / dlq / status from phase and err (see the header). */

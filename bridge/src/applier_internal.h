@@ -48,6 +48,8 @@ struct m3b__job {
   struct m3b_desired_state event; /* decoded value */
   json_t *manifest;               /* parsed manifest (APPLY), or NULL */
   char api_version[M3B_INDEX_API_VERSION_MAX + 1];
+  int64_t object_generation; /* metadata.generation the apply returned */
+  int redo; /* the same generation again over a drifted entry */
 };
 
 /* Records a failure in out (phase, err, reason, message) and returns err.
@@ -72,6 +74,13 @@ int m3b__applier_cluster_kind_allowed(const m3b_applier_t *applier,
 
 /* Scope by discovery, stale guard, then apply or delete. */
 m3b_err_t m3b__applier_execute(m3b_applier_t *applier, struct m3b__job *job);
+
+/* Is the apiserver settled enough to trust a terminal answer? M3B_OK when
+ * /readyz says 200, or cannot tell and the apiserver has been reachable
+ * for a minute; else M3B_ERR_KUBE_SERVER or M3B_ERR_KUBE_TRANSPORT
+ * (retriable), with result filled. */
+m3b_err_t m3b__apiserver_settled(m3b_kube_t *kube,
+                                 struct m3b_kube_result *result);
 
 /* Milliseconds of the monotonic and the wall clock. */
 int64_t m3b__monotonic_ms(void);

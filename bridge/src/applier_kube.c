@@ -22,9 +22,69 @@
 /* Attempts of get + delete when the object changes in between (409). */
 #define DELETE_ATTEMPTS 3
 
-static m3b_err_t kube_fail(struct m3b_outcome *out, m3b_err_t err,
-                           const struct m3b_kube_result *result,
+/* Is err an answer of the apiserver that ends the record (not retried)? */
+static int terminal_answer(m3b_err_t err) {
+  return err == M3B_ERR_KUBE_FORBIDDEN || err == M3B_ERR_KUBE_NOT_FOUND ||
+         err == M3B_ERR_KUBE_CONFLICT || err == M3B_ERR_KUBE_INVALID ||
+         err == M3B_ERR_KUBE_HTTP || err == M3B_ERR_KUBE_GONE;
+}
+
+/* How long after the apiserver was last unreachable a terminal answer is
+ * not trusted when /readyz cannot tell (refused to us as well): a
+ * starting apiserver is ready well within it, and a genuine refusal is
+ * then retried for this long at most. */
+#define SETTLE_MS 60000
+
+m3b_err_t m3b__apiserver_settled(m3b_kube_t *kube,
+                                 struct m3b_kube_result *result) {
+  int64_t since;
+  m3b_err_t state = m3b_kube_ready(kube, result);
+  if (state == M3B_OK)
+    return M3B_OK;
+  if (state == M3B_ERR_KUBE_SERVER || state == M3B_ERR_KUBE_TRANSPORT)
+    return state;
+  /* /readyz itself refused (403 while RBAC loads, or never allowed) */
+  since = m3b_kube_ms_since_unreachable(kube);
+  if (since >= 0 && since < SETTLE_MS)
+    return M3B_ERR_KUBE_SERVER;
+  return M3B_OK;
+}
+
+/* An apiserver that is starting answers before it is ready: its RBAC
+ * caches are empty, so everything is 403, and the kinds of CRDs are not
+ * served yet (404). A terminal answer is trusted only from an apiserver
+ * that is settled (m3b__apiserver_settled); otherwise it becomes a
+ * retriable M3B_ERR_KUBE_SERVER (or KUBE_TRANSPORT) in out. */
+static m3b_err_t trust(m3b_applier_t *applier, struct m3b_outcome *out,
+                       m3b_err_t err, const char *what) {
+  struct m3b_kube_result ready;
+  m3b_err_t state;
+  if (!terminal_answer(err))
+    return err;
+  memset(&ready, 0, sizeof(ready));
+  state = m3b__apiserver_settled(applier->kube, &ready);
+  if (!state)
+    return err;
+  return m3b__outcome_fail(
+      out, M3B_PHASE_FAILED, state,
+      "%s: answered %s, but the apiserver is not ready "
+      "(/readyz: HTTP %ld, unreachable %lld ms ago): "
+      "not trusted, retrying",
+      what, m3b_err_name(err), ready.http_status,
+      (long long)m3b_kube_ms_since_unreachable(applier->kube));
+}
+
+static m3b_err_t kube_fail(m3b_applier_t *applier, struct m3b_outcome *out,
+                           m3b_err_t err, const struct m3b_kube_result *result,
                            const char *what) {
+  m3b_err_t trusted = trust(applier, out, err, what);
+  if (trusted != err)
+    return trusted;
+  /* the server's own hint of when to come back (429, 503); only these
+   * errors come from an HTTP answer, so only then is result filled */
+  if ((err == M3B_ERR_KUBE_THROTTLED || err == M3B_ERR_KUBE_SERVER) &&
+      result->retry_after_s >= 0)
+    out->retry_after_ms = (int64_t)result->retry_after_s * 1000;
   return m3b__outcome_fail(out, M3B_PHASE_FAILED, err, "%s: %s (HTTP %ld)%s%s",
                            what, m3b_err_str(err), result->http_status,
                            result->errstr[0] ? ": " : "", result->errstr);
@@ -66,11 +126,16 @@ static m3b_err_t check_scope(m3b_applier_t *applier, struct m3b__job *job,
   err = m3b_kube_resolve(applier->kube, job->api_version, key->kind, resource,
                          sizeof(resource), &namespaced, &result);
   if (err == M3B_ERR_KUBE_NOT_FOUND && job->event.op == M3B_OP_DELETE) {
-    *absent_out = 1; /* no such kind, so no such object */
+    /* no such kind, so no such object: unless the apiserver is starting
+     * and does not serve its CRDs yet */
+    m3b_err_t trusted = trust(applier, job->out, err, "resolving the kind");
+    if (trusted != err)
+      return trusted;
+    *absent_out = 1;
     return M3B_OK;
   }
   if (err)
-    return kube_fail(job->out, err, &result, "resolving the kind");
+    return kube_fail(applier, job->out, err, &result, "resolving the kind");
   if (namespaced && !key->ns[0])
     return m3b__outcome_fail(job->out, M3B_PHASE_REJECTED, M3B_ERR_BAD_KEY,
                              "%s is namespaced: the manifest needs "
@@ -119,7 +184,8 @@ static m3b_err_t lookup(m3b_applier_t *applier, struct m3b__job *job,
   if (err == M3B_ERR_KUBE_NOT_FOUND)
     return M3B_OK;
   if (err)
-    return kube_fail(job->out, err, &result, "reading the live object");
+    return kube_fail(applier, job->out, err, &result,
+                     "reading the live object");
   found = m3b_index_entry_from_object(live, applier->plane, entry, key,
                                       sizeof(key));
   managed = json_string_value(json_object_get(
@@ -154,6 +220,12 @@ static m3b_err_t stale_guard(struct m3b__job *job,
   if (ev->generation == entry->generation && !entry->deleted == !is_delete &&
       memcmp(ev->manifest_sha256, entry->manifest_sha256,
              sizeof(entry->manifest_sha256)) == 0) {
+    if (entry->drifted) {
+      /* the same event again, but the WATCH saw the object deleted or
+       * changed by someone else since: write it again */
+      *go_on = 1;
+      return M3B_OK;
+    }
     /* the same event again (redelivery): nothing to write */
     out->phase = is_delete ? M3B_PHASE_DELETED : M3B_PHASE_APPLIED;
     out->noop = 1;
@@ -267,7 +339,8 @@ static void remember(m3b_applier_t *applier, struct m3b__job *job,
   copy_text(entry.uid, sizeof(entry.uid), job->out->uid);
   copy_text(entry.resource_version, sizeof(entry.resource_version),
             job->out->resource_version);
-  entry.deleted = deleted;
+  entry.object_generation = deleted ? 0 : job->object_generation;
+  entry.deleted = deleted; /* drifted 0: this write is the cluster's state */
   err = m3b_index_put(applier->index, job->out->key, &entry);
   if (!err && !deleted)
     err =
@@ -297,13 +370,17 @@ static m3b_err_t do_apply(m3b_applier_t *applier, struct m3b__job *job) {
   job->out->apply_latency_ms = m3b__monotonic_ms() - start;
   release(stored); /* a Secret comes back with its data */
   if (err)
-    return kube_fail(job->out, err, &result, "server-side apply");
+    return kube_fail(applier, job->out, err, &result, "server-side apply");
   job->out->phase = M3B_PHASE_APPLIED;
   copy_text(job->out->uid, sizeof(job->out->uid), meta.uid);
   copy_text(job->out->resource_version, sizeof(job->out->resource_version),
             meta.resource_version);
+  job->object_generation = meta.generation;
   snprintf(job->out->message, sizeof(job->out->message),
-           "applied generation %" PRId64, job->event.generation);
+           "applied generation %" PRId64 "%s", job->event.generation,
+           job->redo ? " again: the object had been deleted or changed by "
+                       "someone else"
+                     : "");
   remember(applier, job, 0);
   return M3B_OK;
 }
@@ -341,10 +418,14 @@ static m3b_err_t do_delete(m3b_applier_t *applier, struct m3b__job *job) {
   job_ref(job, &ref);
   for (attempt = 0; attempt < DELETE_ATTEMPTS; attempt++) {
     err = m3b_kube_get(applier->kube, &ref, &live, &result);
-    if (err == M3B_ERR_KUBE_NOT_FOUND)
-      return deleted(applier, job, "already absent");
+    if (err == M3B_ERR_KUBE_NOT_FOUND) {
+      m3b_err_t trusted =
+          trust(applier, job->out, err, "reading the live object");
+      return trusted != err ? trusted : deleted(applier, job, "already absent");
+    }
     if (err)
-      return kube_fail(job->out, err, &result, "reading the live object");
+      return kube_fail(applier, job->out, err, &result,
+                       "reading the live object");
     managed = managed_here(applier, live);
     copy_text(job->out->uid, sizeof(job->out->uid),
               json_string_value(
@@ -370,7 +451,7 @@ static m3b_err_t do_delete(m3b_applier_t *applier, struct m3b__job *job) {
     if (err != M3B_ERR_KUBE_CONFLICT)
       break;
   }
-  return kube_fail(job->out, err, &result, "delete");
+  return kube_fail(applier, job->out, err, &result, "delete");
 }
 
 m3b_err_t m3b__applier_execute(m3b_applier_t *applier, struct m3b__job *job) {
@@ -396,6 +477,7 @@ m3b_err_t m3b__applier_execute(m3b_applier_t *applier, struct m3b__job *job) {
     err = stale_guard(job, &entry, &go_on);
     if (err || !go_on)
       return err;
+    job->redo = job->event.generation == entry.generation;
   }
   if (job->event.op == M3B_OP_DELETE)
     return do_delete(applier, job);

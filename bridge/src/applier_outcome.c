@@ -34,6 +34,26 @@ m3b_err_t m3b_outcome_status(const m3b_applier_t *applier,
   return M3B_OK;
 }
 
+long long m3b_outcome_retry_delay_ms(const struct m3b_outcome *outcome,
+                                     unsigned attempt, long long initial_ms,
+                                     long long max_ms, unsigned random) {
+  long long delay;
+  if (max_ms <= 0)
+    max_ms = 1;
+  if (initial_ms <= 0 || initial_ms > max_ms)
+    initial_ms = max_ms;
+  if (outcome && outcome->retry_after_ms > 0)
+    return outcome->retry_after_ms < max_ms ? (long long)outcome->retry_after_ms
+                                            : max_ms;
+  /* shift only while it cannot overflow: past max_ms it is capped anyway */
+  delay = initial_ms;
+  while (attempt-- > 0 && delay < max_ms)
+    delay *= 2;
+  if (delay > max_ms)
+    delay = max_ms;
+  return delay / 2 + (long long)(random % (unsigned long long)(delay / 2 + 1));
+}
+
 static void header(struct m3b_dlq_headers *headers, const char *name,
                    const char *value) {
   struct m3b_record_header *h = &headers->headers[headers->count++];

@@ -94,9 +94,12 @@ static const struct m3b_setting settings[] = {
      "that fed it."},
     {"retry.initial_backoff_ms", M3B_SETTING_INT, "200", 1, 3600000, LIS, 0,
      "First wait before retrying an event that failed transiently "
-     "(apiserver unreachable, 429, 5xx); doubles per attempt, with jitter."},
+     "(apiserver unreachable, 429, 5xx); doubles per attempt, with jitter. "
+     "A Retry-After from the apiserver replaces it. Also the first wait of "
+     "the index WATCH after a failure."},
     {"retry.max_backoff_ms", M3B_SETTING_INT, "30000", 1, 3600000, LIS, 0,
-     "Longest wait between retries of one event."},
+     "Longest wait between retries of one event, also when the apiserver's "
+     "Retry-After asks for more; and of the index WATCH."},
     {"http.address", M3B_SETTING_STRING, "127.0.0.1:9464", 0, 0, LIS, 0,
      "host:port of the /metrics, /healthz, /readyz and /ui endpoints."},
     {"kube.kubeconfig", M3B_SETTING_PATH, NULL, 0, 0, LIS, 0,

@@ -1,7 +1,8 @@
 /*
  * index.c - the managed-object index of <m3b/index.h>: a chained hash
- * table of object keys under one mutex, the list of kinds seen, and the
- * labelled LIST that fills it at start.
+ * table of object keys under one mutex, the list of kinds seen, the key
+ * prefixes (kind and namespace) the watcher watches, the labelled LIST
+ * that fills it at start, and what a WATCH tells it (m3b_index_observe).
  *
  * The table doubles when it holds more keys than buckets; keys are copied
  * into their entries. Nothing secret is stored: only keys, numbers, hashes
@@ -43,6 +44,9 @@ struct m3b_index {
   size_t count;
   struct kind kinds[M3B_INDEX_MAX_KINDS];
   size_t kind_count;
+  char **prefixes; /* "group/version/Kind/ns/" of live entries, first seen
+                      first */
+  size_t prefix_count, prefix_cap;
   /* what the last load listed completely, and the keys of objects it saw
    * labelled for another plane (an index of its own, made on first use) */
   struct kind listed[DEFAULT_KIND_COUNT + M3B_INDEX_MAX_KINDS];
@@ -116,6 +120,9 @@ void m3b_index_destroy(m3b_index_t *index) {
     }
   }
   free(index->buckets);
+  for (i = 0; i < index->prefix_count; i++)
+    free(index->prefixes[i]);
+  free(index->prefixes);
   m3b_index_destroy(index->foreign);
   pthread_mutex_destroy(&index->lock);
   free(index);
@@ -169,34 +176,55 @@ m3b_err_t m3b_index_get(m3b_index_t *index, const char *key,
   return err;
 }
 
-m3b_err_t m3b_index_put(m3b_index_t *index, const char *key,
-                        const struct m3b_index_entry *entry) {
-  m3b_err_t err = M3B_OK;
-  struct node **slot;
+/* Remembers the prefix of key (up to and including its last '/') for the
+ * watcher; past M3B_INDEX_MAX_PREFIXES or without memory it is not
+ * remembered (that kind and namespace go unwatched). Caller holds the
+ * lock. */
+static void note_prefix(m3b_index_t *index, const char *key) {
+  const char *slash = strrchr(key, '/');
+  size_t len = slash ? (size_t)(slash - key) + 1 : 0, i;
+  char *copy;
+  if (!len || len > M3B_INDEX_PREFIX_MAX)
+    return;
+  for (i = index->prefix_count; i-- > 0;) /* recent ones are likelier */
+    if (strncmp(index->prefixes[i], key, len) == 0 &&
+        index->prefixes[i][len] == '\0')
+      return;
+  if (index->prefix_count >= M3B_INDEX_MAX_PREFIXES)
+    return;
+  if (index->prefix_count == index->prefix_cap) {
+    size_t cap = index->prefix_cap ? index->prefix_cap * 2 : 16;
+    char **grown = realloc(index->prefixes, cap * sizeof(*grown));
+    if (!grown)
+      return;
+    index->prefixes = grown;
+    index->prefix_cap = cap;
+  }
+  copy = malloc(len + 1);
+  if (!copy)
+    return;
+  memcpy(copy, key, len);
+  copy[len] = '\0';
+  index->prefixes[index->prefix_count++] = copy;
+}
+
+/* m3b_index_put with the lock held; key_len checked by the caller. */
+static m3b_err_t put_locked(m3b_index_t *index, const char *key, size_t key_len,
+                            uint64_t hash,
+                            const struct m3b_index_entry *entry) {
+  struct node **slot = find_slot(index, key, hash);
   struct node *n;
-  uint64_t hash;
-  size_t key_len;
-  if (!index || !key || !entry)
-    return M3B_ERR_INVALID_ARG;
-  key_len = strnlen(key, M3B_OBJKEY_MAX + 1);
-  if (key_len > M3B_OBJKEY_MAX)
-    return M3B_ERR_LIMIT;
-  hash = hash_key(key);
-  pthread_mutex_lock(&index->lock);
-  slot = find_slot(index, key, hash);
+  if (!entry->deleted)
+    note_prefix(index, key);
   if (*slot) {
     (*slot)->entry = *entry;
-    goto out;
+    return M3B_OK;
   }
-  if (index->count >= M3B_INDEX_MAX_ENTRIES) {
-    err = M3B_ERR_LIMIT;
-    goto out;
-  }
+  if (index->count >= M3B_INDEX_MAX_ENTRIES)
+    return M3B_ERR_LIMIT;
   n = malloc(sizeof(*n) + key_len + 1);
-  if (!n) {
-    err = M3B_ERR_NOMEM;
-    goto out;
-  }
+  if (!n)
+    return M3B_ERR_NOMEM;
   n->next = NULL;
   n->hash = hash;
   n->entry = *entry;
@@ -205,7 +233,103 @@ m3b_err_t m3b_index_put(m3b_index_t *index, const char *key,
   index->count++;
   if (index->count > index->bucket_count)
     grow(index);
-out:
+  return M3B_OK;
+}
+
+m3b_err_t m3b_index_put(m3b_index_t *index, const char *key,
+                        const struct m3b_index_entry *entry) {
+  m3b_err_t err;
+  size_t key_len;
+  if (!index || !key || !entry)
+    return M3B_ERR_INVALID_ARG;
+  key_len = strnlen(key, M3B_OBJKEY_MAX + 1);
+  if (key_len > M3B_OBJKEY_MAX)
+    return M3B_ERR_LIMIT;
+  pthread_mutex_lock(&index->lock);
+  err = put_locked(index, key, key_len, hash_key(key), entry);
+  pthread_mutex_unlock(&index->lock);
+  return err;
+}
+
+m3b_err_t m3b_index_prefix(m3b_index_t *index, size_t i, char *out,
+                           size_t out_size) {
+  m3b_err_t err = M3B_ERR_NOT_FOUND;
+  if (!index || !out)
+    return M3B_ERR_INVALID_ARG;
+  pthread_mutex_lock(&index->lock);
+  if (i < index->prefix_count) {
+    size_t len = strlen(index->prefixes[i]);
+    err = M3B_ERR_LIMIT;
+    if (len < out_size) {
+      memcpy(out, index->prefixes[i], len + 1);
+      err = M3B_OK;
+    }
+  }
+  pthread_mutex_unlock(&index->lock);
+  return err;
+}
+
+/* Does the live object (its entry as m3b_index_entry_from_object read it)
+ * differ from what the index recorded after our write? */
+static int differs(const struct m3b_index_entry *recorded,
+                   const struct m3b_index_entry *live) {
+  if (recorded->deleted)
+    return 1; /* we deleted it, yet it exists */
+  if (recorded->uid[0] && strcmp(recorded->uid, live->uid) != 0)
+    return 1; /* deleted and created again */
+  if (memcmp(recorded->manifest_sha256, live->manifest_sha256,
+             sizeof(live->manifest_sha256)) != 0)
+    return 1;
+  /* metadata.generation moves with the spec only, so status updates of
+   * workloads do not count; kinds without it have only resourceVersion */
+  if (recorded->object_generation > 0 && live->object_generation > 0)
+    return recorded->object_generation != live->object_generation;
+  return recorded->resource_version[0] &&
+         strcmp(recorded->resource_version, live->resource_version) != 0;
+}
+
+m3b_err_t m3b_index_observe(m3b_index_t *index, const char *plane,
+                            const char *key, const json_t *object,
+                            int *drifted_out) {
+  struct m3b_index_entry live;
+  char live_key[M3B_OBJKEY_MAX + 1];
+  m3b_err_t found = M3B_ERR_NOT_FOUND, err = M3B_OK;
+  struct node *n;
+  uint64_t hash;
+  size_t key_len;
+  int ours;
+
+  if (drifted_out)
+    *drifted_out = 0;
+  if (!index || !plane || !key)
+    return M3B_ERR_INVALID_ARG;
+  key_len = strnlen(key, M3B_OBJKEY_MAX + 1);
+  if (key_len > M3B_OBJKEY_MAX)
+    return M3B_ERR_LIMIT;
+  live_key[0] = '\0';
+  if (object)
+    found = m3b_index_entry_from_object(object, plane, &live, live_key,
+                                        sizeof(live_key));
+  ours = found == M3B_OK && strcmp(live_key, key) == 0;
+  hash = hash_key(key);
+  pthread_mutex_lock(&index->lock);
+  n = *find_slot(index, key, hash);
+  if (ours && (!n || live.generation > n->entry.generation)) {
+    err = put_locked(index, key, key_len, hash, &live);
+  } else if (n && !n->entry.drifted) {
+    int drift;
+    if (!object)
+      drift = !n->entry.deleted;
+    else if (!ours) /* label, plane or key annotation changed by hand */
+      drift = 1;
+    else
+      drift = differs(&n->entry, &live);
+    if (drift) {
+      n->entry.drifted = 1;
+      if (drifted_out)
+        *drifted_out = 1;
+    }
+  }
   pthread_mutex_unlock(&index->lock);
   return err;
 }
@@ -346,6 +470,8 @@ m3b_err_t m3b_index_entry_from_object(const json_t *object, const char *plane,
             json_string_value(json_object_get(md, "uid")));
   copy_text(entry_out->resource_version, sizeof(entry_out->resource_version),
             json_string_value(json_object_get(md, "resourceVersion")));
+  entry_out->object_generation =
+      (int64_t)json_integer_value(json_object_get(md, "generation"));
   return M3B_OK;
 }
 
@@ -456,9 +582,9 @@ static m3b_err_t load_page(json_t *items, void *opaque) {
 }
 
 /* Lists one kind in one namespace (NULL: cluster-scoped) into the index,
- * a page at a time: the listed objects are never all in memory at once
- * (100k ConfigMaps would take about a gigabyte as JSON trees). *complete
- * is cleared when the kind could not be listed there. */
+ * a page at a time and metadata only: the listed objects are never all in
+ * memory at once (10k 1 KB ConfigMaps took 160 MB as whole JSON trees).
+ * *complete is cleared when the kind could not be listed there. */
 static m3b_err_t load_one(m3b_index_t *index, m3b_kube_t *kube,
                           const struct kind *k, const char *ns,
                           const char *plane, m3b_log_t *log, size_t *loaded,
@@ -467,9 +593,10 @@ static m3b_err_t load_one(m3b_index_t *index, m3b_kube_t *kube,
   struct page_load pl = {index, k, ns, plane, log, loaded};
   m3b_err_t err;
 
-  err = m3b_kube_list_pages(kube, &ref,
-                            M3B_LABEL_MANAGED_BY "=" M3B_MANAGED_BY_VALUE,
-                            LIST_PAGE, load_page, &pl, NULL, 0, result);
+  /* the index needs labels, annotations, uid and resourceVersion only */
+  err = m3b_kube_list_pages(
+      kube, &ref, M3B_LABEL_MANAGED_BY "=" M3B_MANAGED_BY_VALUE, LIST_PAGE,
+      M3B_KUBE_LIST_METADATA, load_page, &pl, NULL, 0, result);
   if (err == M3B_ERR_KUBE_NOT_FOUND || err == M3B_ERR_KUBE_FORBIDDEN) {
     M3B_LOG(log, M3B_LOG_INFO, "index", "not listing %s %s in %s: %s",
             k->api_version, k->kind, ns ? ns : "(cluster)", m3b_err_name(err));

@@ -27,6 +27,10 @@ struct m3b_consumer {
   int64_t *fence;   /* high watermark per partition at assignment */
   int64_t *reached; /* next offset to read, as known from EOF/records */
   struct m3b__kafka_last_error last;
+  /* the first reportable error since m3b_consumer_take_error, under
+   * last.lock (see there) */
+  m3b_err_t pending_err;
+  char pending_reason[512];
   m3b_rebalance_fn rebalance_fn; /* group consumers */
   void *rebalance_opaque;
 };
@@ -37,10 +41,47 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
   m3b__kafka_log(client->log, level, fac, buf);
 }
 
+/* What m3b_consumer_take_error reports of a client error: losing every
+ * broker, authentication and fatal errors. One dropped connection
+ * (__TRANSPORT) is not: librdkafka reconnects by itself, and when it was
+ * the last broker __ALL_BROKERS_DOWN follows. */
+static m3b_err_t reportable(rd_kafka_resp_err_t err) {
+  m3b_err_t ours;
+  if (err == RD_KAFKA_RESP_ERR__TRANSPORT)
+    return M3B_OK;
+  if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+    return M3B_ERR_KAFKA_TRANSPORT;
+  ours = m3b__kafka_err(err);
+  return ours == M3B_ERR_KAFKA_AUTH || ours == M3B_ERR_KAFKA_FATAL ? ours
+                                                                   : M3B_OK;
+}
+
 static void error_cb(rd_kafka_t *rk, int err, const char *reason,
                      void *opaque) {
   m3b_consumer_t *consumer = opaque;
+  m3b_err_t ours = reportable((rd_kafka_resp_err_t)err);
   m3b__kafka_error_cb(rk, err, reason, &consumer->last);
+  if (!ours)
+    return;
+  pthread_mutex_lock(&consumer->last.lock);
+  if (!consumer->pending_err) { /* the first one says what went wrong */
+    consumer->pending_err = ours;
+    snprintf(consumer->pending_reason, sizeof(consumer->pending_reason), "%s",
+             reason);
+  }
+  pthread_mutex_unlock(&consumer->last.lock);
+}
+
+m3b_err_t m3b_consumer_take_error(m3b_consumer_t *consumer, char *errstr,
+                                  size_t errstr_size) {
+  m3b_err_t err;
+  pthread_mutex_lock(&consumer->last.lock);
+  err = consumer->pending_err;
+  if (err)
+    m3b__errstr(errstr, errstr_size, "%s", consumer->pending_reason);
+  consumer->pending_err = M3B_OK;
+  pthread_mutex_unlock(&consumer->last.lock);
+  return err;
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -451,6 +492,9 @@ m3b_err_t m3b_consumer_offsets(m3b_consumer_t *consumer,
                            "assignment: %s", rd_kafka_err2str(rerr));
   if (list->cnt > 0)
     rerr = rd_kafka_committed(consumer->rk, list, timeout_ms);
+  if (rerr) /* the broker did not answer: committed offsets stay -1 */
+    m3b__errstr(errstr, errstr_size, "committed offsets: %s",
+                rd_kafka_err2str(rerr));
   for (i = 0; i < list->cnt && n < max; i++) {
     const rd_kafka_topic_partition_t *tp = &list->elems[i];
     int64_t lo = -1, hi = -1;
@@ -464,7 +508,7 @@ m3b_err_t m3b_consumer_offsets(m3b_consumer_t *consumer,
   }
   rd_kafka_topic_partition_list_destroy(list);
   *count_out = n;
-  return M3B_OK;
+  return m3b__kafka_err(rerr);
 }
 
 m3b_err_t m3b_consumer_partition_count(m3b_consumer_t *consumer,

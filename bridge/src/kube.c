@@ -66,6 +66,62 @@ m3b_err_t m3b_kube_err_from_status(long http_status, const char *message) {
   return M3B_ERR_KUBE_HTTP;
 }
 
+m3b_err_t m3b_kube_parse_retry_after(const char *value, int64_t now_s,
+                                     long *seconds_out) {
+  char text[128];
+  size_t len, i, digits = 0, letters = 0;
+  long seconds = 0;
+
+  *seconds_out = -1;
+  if (!value)
+    return M3B_ERR_INVALID_ARG;
+  while (*value == ' ' || *value == '\t')
+    value++;
+  len = strnlen(value, sizeof(text));
+  if (len == sizeof(text))
+    return M3B_ERR_INVALID_ARG; /* no date is that long */
+  while (len && (value[len - 1] == ' ' || value[len - 1] == '\t' ||
+                 value[len - 1] == '\r' || value[len - 1] == '\n'))
+    len--;
+  if (!len)
+    return M3B_ERR_INVALID_ARG;
+  memcpy(text, value, len);
+  text[len] = '\0';
+  for (i = 0; i < len; i++) {
+    if (text[i] >= '0' && text[i] <= '9')
+      digits++;
+    else if ((text[i] >= 'a' && text[i] <= 'z') ||
+             (text[i] >= 'A' && text[i] <= 'Z'))
+      letters++;
+  }
+  if (digits == len) { /* delay-seconds; saturate instead of overflowing */
+    for (i = 0; i < len && seconds < M3B_KUBE_RETRY_AFTER_MAX_S; i++)
+      seconds = seconds * 10 + (text[i] - '0');
+    *seconds_out = seconds < M3B_KUBE_RETRY_AFTER_MAX_S
+                       ? seconds
+                       : M3B_KUBE_RETRY_AFTER_MAX_S;
+    return M3B_OK;
+  }
+  /* every HTTP-date form names a day and a month: a value without letters
+   * ("1.5", "-3") is a malformed delay, not a date */
+  if (!letters)
+    return M3B_ERR_INVALID_ARG;
+  {
+    time_t now = (time_t)now_s;
+    time_t when = curl_getdate(text, &now);
+    if (when == (time_t)-1)
+      return M3B_ERR_INVALID_ARG;
+    if ((int64_t)when <= now_s)
+      seconds = 0;
+    else if ((int64_t)when - now_s >= M3B_KUBE_RETRY_AFTER_MAX_S)
+      seconds = M3B_KUBE_RETRY_AFTER_MAX_S;
+    else
+      seconds = (long)((int64_t)when - now_s);
+  }
+  *seconds_out = seconds;
+  return M3B_OK;
+}
+
 /* ---- shared connection cache ---- */
 
 static void share_lock(CURL *handle, curl_lock_data data,
@@ -90,6 +146,12 @@ static void secret_free(char *s) {
   if (s)
     OPENSSL_cleanse(s, strlen(s));
   free(s);
+}
+
+static long long monotonic_ms(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
 static long elapsed_ms(const struct timespec *since) {
@@ -250,6 +312,7 @@ m3b_kube_t *m3b_kube_new(const struct m3b_kube_config *cfg, m3b_log_t *log,
     return NULL;
   }
   kube->log = log;
+  atomic_init(&kube->unreachable_at_ms, 0);
   c = &kube->cfg;
   m3b_kube_config_init(c);
   c->server = dup_opt(cfg->server, &failed);
@@ -331,6 +394,13 @@ fail:
   return NULL;
 }
 
+int64_t m3b_kube_ms_since_unreachable(m3b_kube_t *kube) {
+  long long at = kube ? atomic_load(&kube->unreachable_at_ms) : 0;
+  if (!at)
+    return -1;
+  return (int64_t)(monotonic_ms() - at);
+}
+
 void m3b_kube_destroy(m3b_kube_t *kube) {
   int i;
   if (!kube)
@@ -354,6 +424,41 @@ static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata) {
   struct m3b_buf *body = userdata;
   if (m3b_buf_append(body, ptr, size * nmemb) != M3B_OK)
     return 0; /* over the limit: abort the transfer */
+  return size * nmemb;
+}
+
+/* Keeps the value of a Retry-After response header (the last one; a
+ * redirect or 100-continue may precede the final answer's headers). */
+struct retry_after_header {
+  char value[128];
+  int seen;
+};
+
+static size_t header_line(char *ptr, size_t size, size_t nmemb,
+                          void *userdata) {
+  static const char name[] = "retry-after:";
+  struct retry_after_header *h = userdata;
+  size_t len = size * nmemb, n = sizeof(name) - 1, i;
+
+  if (len >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
+    h->seen = 0; /* a new response starts: forget the previous one's */
+    return len;
+  }
+  if (len <= n)
+    return len;
+  for (i = 0; i < n; i++) {
+    char c = ptr[i];
+    if (c >= 'A' && c <= 'Z')
+      c = (char)(c - 'A' + 'a');
+    if (c != name[i])
+      return len;
+  }
+  len -= n;
+  if (len >= sizeof(h->value))
+    len = sizeof(h->value) - 1;
+  memcpy(h->value, ptr + n, len);
+  h->value[len] = '\0';
+  h->seen = 1;
   return size * nmemb;
 }
 
@@ -444,6 +549,7 @@ static void status_message(const struct m3b_buf *body, char *out,
 static m3b_err_t perform_once(m3b_kube_t *kube, struct kube_request *req,
                               const char *auth, long *status_out,
                               long *retry_after_out, char *curl_errbuf) {
+  struct retry_after_header retry_after;
   struct m3b_buf url;
   struct curl_slist *headers = NULL;
   struct route route;
@@ -451,6 +557,7 @@ static m3b_err_t perform_once(m3b_kube_t *kube, struct kube_request *req,
   CURL *curl;
   m3b_err_t err;
   char ctype[128];
+  char accept[160];
 
   *status_out = 0;
   *retry_after_out = -1;
@@ -461,7 +568,9 @@ static m3b_err_t perform_once(m3b_kube_t *kube, struct kube_request *req,
   err = m3b_buf_appendf(&url, "%s%s", kube->cfg.server, req->path_query);
   if (err)
     goto out;
-  headers = curl_slist_append(headers, "Accept: application/json");
+  snprintf(accept, sizeof(accept), "Accept: %s",
+           req->accept ? req->accept : "application/json");
+  headers = curl_slist_append(headers, accept);
   if (req->content_type) {
     snprintf(ctype, sizeof(ctype), "Content-Type: %s", req->content_type);
     headers = curl_slist_append(headers, ctype);
@@ -494,6 +603,9 @@ static m3b_err_t perform_once(m3b_kube_t *kube, struct kube_request *req,
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, route_body);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &route);
+  memset(&retry_after, 0, sizeof(retry_after));
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, header_line);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &retry_after);
   if (req->progress_cb) {
     curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, req->progress_cb);
     curl_easy_setopt(curl, CURLOPT_XFERINFODATA, req->progress_data);
@@ -509,12 +621,13 @@ static m3b_err_t perform_once(m3b_kube_t *kube, struct kube_request *req,
   curl_errbuf[0] = '\0';
   rc = curl_easy_perform(curl);
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status_out);
-  {
-    curl_off_t retry_after = -1;
-    if (curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &retry_after) ==
-            CURLE_OK &&
-        retry_after > 0)
-      *retry_after_out = (long)retry_after;
+  /* the hint counts only where a retry is due: throttling and 5xx */
+  if (retry_after.seen && (*status_out == 429 || *status_out >= 500) &&
+      m3b_kube_parse_retry_after(retry_after.value, (int64_t)time(NULL),
+                                 retry_after_out) != M3B_OK) {
+    *retry_after_out = -1;
+    M3B_LOG(kube->log, M3B_LOG_DEBUG, KUBE_MODULE,
+            "HTTP %ld: ignoring a malformed Retry-After", *status_out);
   }
   if (rc != CURLE_OK) {
     err = err_from_curl(rc);
@@ -561,6 +674,10 @@ m3b_err_t m3b__kube_perform(m3b_kube_t *kube, struct kube_request *req,
     m3b__kube_result_set(result, status, "%s: response larger than %zu bytes",
                          what, req->response->max);
     return err;
+  }
+  if (err == M3B_ERR_KUBE_TRANSPORT) {
+    long long now = monotonic_ms();
+    atomic_store(&kube->unreachable_at_ms, now > 0 ? now : 1);
   }
   if (err && err != M3B_ERR_INTERRUPTED && err != M3B_ERR_LIMIT) {
     m3b__kube_result_set(result, status, "%s: %s", what, curl_errbuf);

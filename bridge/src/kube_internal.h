@@ -38,6 +38,10 @@ struct m3b_kube {
 
   pthread_mutex_t discovery_lock;
   struct kube_gv *discovery;
+
+  /* monotonic ms of the last call that could not reach the apiserver,
+   * 0 none (m3b_kube_ms_since_unreachable) */
+  atomic_llong unreachable_at_ms;
 };
 
 /* One HTTP exchange. path_query starts with '/'. body may be NULL.
@@ -49,6 +53,7 @@ struct kube_request {
   const char *body;
   size_t body_len;
   struct m3b_buf *response; /* bounded; holds the body (also of errors) */
+  const char *accept;       /* Accept header value; NULL: application/json */
   long timeout_ms;          /* 0: the config's request timeout */
   /* streaming (watch) */
   curl_write_callback write_cb;

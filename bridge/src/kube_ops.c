@@ -1,6 +1,6 @@
 /*
  * kube_ops.c - the verbs of the Kubernetes client: server-side apply, get,
- * delete, paginated list and streaming watch.
+ * delete, paginated list and streaming watch, and the /readyz probe.
  *
  * Bodies that may carry secrets (apply requests, and every response, which
  * may be a Secret) are wiped before their memory is freed. Watch parses the
@@ -140,6 +140,20 @@ out:
   return err;
 }
 
+m3b_err_t m3b_kube_ready(m3b_kube_t *kube, struct m3b_kube_result *result) {
+  struct m3b_buf body;
+  struct kube_request req;
+  m3b_err_t err;
+
+  if (!kube)
+    return M3B_ERR_INVALID_ARG;
+  m3b_buf_init(&body, 64u << 10); /* "ok", or the list of failed checks */
+  request_init(&req, "GET", "/readyz", &body);
+  err = m3b__kube_perform(kube, &req, "readyz", result);
+  m3b_buf_cleanup(&body);
+  return err;
+}
+
 m3b_err_t m3b_kube_get(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
                        json_t **object_out, struct m3b_kube_result *result) {
   struct m3b_buf path, body;
@@ -232,6 +246,12 @@ static m3b_err_t add_param(struct m3b_buf *path, const char *key,
   return err;
 }
 
+/* Metadata only (the apiserver's PartialObjectMetadataList), with plain
+ * JSON as the fallback a server without it would answer. */
+#define METADATA_LIST_ACCEPT                                                   \
+  "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, "         \
+  "application/json"
+
 /* Wipes and releases a page's items: listed Secrets hold plaintext. */
 static void release_items(json_t *items) {
   size_t i;
@@ -240,9 +260,19 @@ static void release_items(json_t *items) {
   json_decref(items);
 }
 
+/* The same for a whole page not handed to the callback (NULL: no-op). */
+static void release_page(json_t *page) {
+  json_t *items = json_object_get(page, "items");
+  if (json_is_array(items)) {
+    json_incref(items);
+    release_items(items);
+  }
+  json_decref(page);
+}
+
 m3b_err_t m3b_kube_list_pages(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
                               const char *label_selector, unsigned page_limit,
-                              m3b_kube_page_cb cb, void *opaque,
+                              unsigned flags, m3b_kube_page_cb cb, void *opaque,
                               char *resource_version_out,
                               size_t resource_version_size,
                               struct m3b_kube_result *result) {
@@ -282,6 +312,8 @@ m3b_err_t m3b_kube_list_pages(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
     if (err)
       goto out;
     request_init(&req, "GET", (const char *)path.data, &body);
+    if (flags & M3B_KUBE_LIST_METADATA)
+      req.accept = METADATA_LIST_ACCEPT;
     err = m3b__kube_perform(kube, &req, what, result);
     if (!err)
       err = parse_body(&body, what, &page, result);
@@ -307,14 +339,14 @@ m3b_err_t m3b_kube_list_pages(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
       page = NULL;
       err = cb(page_items, opaque); /* takes the reference */
     }
-    json_decref(page);
+    release_page(page);
     page = NULL;
     if (err || !cont)
       break;
   }
 out:
   free(cont);
-  json_decref(page);
+  release_page(page);
   m3b_buf_cleanup(&base);
   m3b_buf_cleanup(&path);
   m3b_buf_cleanup_secret(&body);
@@ -348,9 +380,9 @@ m3b_err_t m3b_kube_list(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
   items = json_array();
   if (!items)
     return M3B_ERR_NOMEM;
-  err = m3b_kube_list_pages(kube, ref, label_selector, page_limit, collect_page,
-                            items, resource_version_out, resource_version_size,
-                            result);
+  err = m3b_kube_list_pages(kube, ref, label_selector, page_limit, 0,
+                            collect_page, items, resource_version_out,
+                            resource_version_size, result);
   if (err) {
     release_items(items);
     return err;

@@ -110,14 +110,17 @@ def skip_backlog(tb):
     c = Consumer({"bootstrap.servers": tb["M3B_TB_KAFKA_BOOTSTRAP"],
                   "group.id": GROUP, "enable.auto.commit": False})
     try:
-        md = c.list_topics(DESIRED, timeout=10)
-        ends = [TopicPartition(DESIRED, p,
-                               watermarks(c, TopicPartition(DESIRED, p))[1])
-                for p in md.topics[DESIRED].partitions]
         deadline = time.time() + 60
         while True:
             try:
-                c.commit(offsets=ends, asynchronous=False)
+                # read inside the retry: a topic just created may have no
+                # leader yet, and an empty partition has nothing to skip
+                md = c.list_topics(DESIRED, timeout=10)
+                ends = [TopicPartition(DESIRED, p, high) for p, high in (
+                    (p, watermarks(c, TopicPartition(DESIRED, p))[1])
+                    for p in md.topics[DESIRED].partitions) if high > 0]
+                if ends:
+                    c.commit(offsets=ends, asynchronous=False)
                 return
             except KafkaException:
                 if time.time() > deadline:

@@ -7,6 +7,9 @@
  *     m3bridge.io annotations; the same event again writes nothing
  *     (resourceVersion unchanged); a higher generation updates it; a lower
  *     or equal one is STALE_SKIPPED and leaves it as it was;
+ *   - a higher generation with the manifest already applied still moves
+ *     the generation annotation, so a restarted listener refuses an older
+ *     event published after it;
  *   - the index: a new applier loads it by LIST, and one that did not load
  *     finds the applied generation on the live object;
  *   - DELETE removes a managed object, refuses an unmanaged one of the same
@@ -294,6 +297,43 @@ static void test_apply_stale_and_delete(void **state) {
   m3b_applier_destroy(applier);
 }
 
+/* A higher generation with the manifest already applied is written (only
+ * the generation annotation changes): the object is the listener's only
+ * memory across restarts, and without it an older event published after
+ * the newer one would pass the stale guard of a restarted listener. */
+static void test_unchanged_manifest_moves_generation(void **state) {
+  struct fixture *f = *state;
+  m3b_applier_t *applier = new_applier(f, f->kube);
+  m3b_applier_t *restarted = new_applier(f, f->kube);
+  struct m3b_outcome out;
+  char name[128], key[256], manifest[1024], older[1024];
+  json_t *obj;
+
+  snprintf(name, sizeof(name), "%s-same", prefix);
+  snprintf(key, sizeof(key), "/v1/ConfigMap/" NS "/%s", name);
+  configmap(manifest, sizeof(manifest), name, "same");
+  run(f, applier, key, 20, M3B_OP_APPLY, manifest, &out);
+  expect_phase(&out, M3B_PHASE_APPLIED);
+  run(f, applier, key, 22, M3B_OP_APPLY, manifest, &out);
+  expect_phase(&out, M3B_PHASE_APPLIED);
+  obj = get_object(f->kube, "v1", "ConfigMap", name);
+  assert_string_equal(annotation(obj, M3B_ANN_GENERATION), "22");
+  json_decref(obj);
+
+  /* a restarted listener (nothing in its index) still refuses 21 */
+  configmap(older, sizeof(older), name, "older");
+  run(f, restarted, key, 21, M3B_OP_APPLY, older, &out);
+  expect_phase(&out, M3B_PHASE_STALE_SKIPPED);
+  obj = get_object(f->kube, "v1", "ConfigMap", name);
+  assert_string_equal(greeting(obj), "same");
+  json_decref(obj);
+
+  run(f, applier, key, 23, M3B_OP_DELETE, "", &out);
+  expect_phase(&out, M3B_PHASE_DELETED);
+  m3b_applier_destroy(applier);
+  m3b_applier_destroy(restarted);
+}
+
 static void test_index_load_and_live_fallback(void **state) {
   struct fixture *f = *state;
   m3b_applier_t *first = new_applier(f, f->kube);
@@ -499,6 +539,7 @@ static void test_unreachable_is_retriable(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_apply_stale_and_delete),
+      cmocka_unit_test(test_unchanged_manifest_moves_generation),
       cmocka_unit_test(test_index_load_and_live_fallback),
       cmocka_unit_test(test_delete_unmanaged_and_missing),
       cmocka_unit_test(test_sealed_secret),

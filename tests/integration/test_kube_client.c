@@ -198,7 +198,9 @@ static void test_deployment_and_httproute(void **state) {
 /* Records what m3b_kube_list_pages hands over, page by page. */
 struct pages {
   size_t count, items, largest;
-  size_t stop_at; /* non-zero: fail this page */
+  size_t stop_at;    /* non-zero: fail this page */
+  int metadata_only; /* count items with data and with labels */
+  size_t with_data, labelled;
 };
 
 static m3b_err_t on_page(json_t *items, void *opaque) {
@@ -208,6 +210,17 @@ static m3b_err_t on_page(json_t *items, void *opaque) {
   pages->items += n;
   if (n > pages->largest)
     pages->largest = n;
+  if (pages->metadata_only) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+      json_t *item = json_array_get(items, i);
+      pages->with_data += json_object_get(item, "data") != NULL;
+      pages->labelled +=
+          json_object_get(
+              json_object_get(json_object_get(item, "metadata"), "labels"),
+              "m3-test") != NULL;
+    }
+  }
   json_decref(items); /* ConfigMaps: nothing to wipe */
   return pages->count == pages->stop_at ? M3B_ERR_LIMIT : M3B_OK;
 }
@@ -251,10 +264,11 @@ static void test_list_paginated(void **state) {
 
   /* the same, a page at a time: never more than the page limit at once */
   {
-    struct pages pages = {0, 0, 0, 0};
+    struct pages pages;
+    memset(&pages, 0, sizeof(pages));
     rv[0] = '\0';
-    expect_ok(m3b_kube_list_pages(kube, &ref, selector, 2, on_page, &pages, rv,
-                                  sizeof(rv), &result),
+    expect_ok(m3b_kube_list_pages(kube, &ref, selector, 2, 0, on_page, &pages,
+                                  rv, sizeof(rv), &result),
               &result, "list pages");
     assert_int_equal(pages.items, LIST_OBJECTS);
     assert_int_equal(pages.count, (LIST_OBJECTS + 1) / 2);
@@ -263,10 +277,20 @@ static void test_list_paginated(void **state) {
     /* a callback's error stops the list there and is returned */
     memset(&pages, 0, sizeof(pages));
     pages.stop_at = 2;
-    assert_int_equal(m3b_kube_list_pages(kube, &ref, selector, 2, on_page,
+    assert_int_equal(m3b_kube_list_pages(kube, &ref, selector, 2, 0, on_page,
                                          &pages, NULL, 0, &result),
                      M3B_ERR_LIMIT);
     assert_int_equal(pages.count, 2);
+    /* metadata only: labels and names, no data */
+    memset(&pages, 0, sizeof(pages));
+    pages.metadata_only = 1;
+    expect_ok(m3b_kube_list_pages(kube, &ref, selector, 0,
+                                  M3B_KUBE_LIST_METADATA, on_page, &pages, NULL,
+                                  0, &result),
+              &result, "list metadata");
+    assert_int_equal(pages.items, LIST_OBJECTS);
+    assert_int_equal(pages.with_data, 0);
+    assert_int_equal(pages.labelled, LIST_OBJECTS);
   }
 
   for (i = 0; i < LIST_OBJECTS; i++) {

@@ -1,9 +1,10 @@
 /*
  * test_applier_checks.c - every way the applier refuses a record before it
  * talks to the apiserver, each with its own reason, REJECTED, a dlq record
- * and no retry; tombstones; the status and dlq-header helpers; the
- * constructor's checks. The kube client points at a closed port and is
- * never reached: a test that reached it would fail with KUBE_TRANSPORT.
+ * and no retry; tombstones; the status and dlq-header helpers; the retry
+ * delay (Retry-After or backoff); the constructor's checks. The kube client
+ * points at a closed port and is never reached: a test that reached it would
+ * fail with KUBE_TRANSPORT.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -448,6 +449,53 @@ static void test_new_refuses_bad_config(void **state) {
   m3b_applier_destroy(NULL);
 }
 
+/* The apiserver's Retry-After wins over backoff, capped; without one the
+ * delay doubles per attempt up to the cap, jittered within [d/2, d]. */
+static void test_retry_delay(void **state) {
+  static const struct {
+    int64_t retry_after_ms;
+    unsigned attempt;
+    long long lo, hi; /* with initial 200 ms and max 30 s */
+  } cases[] = {
+      {3000, 0, 3000, 3000},     /* Retry-After: 3 */
+      {3000, 7, 3000, 3000},     /* whatever the attempt */
+      {120000, 0, 30000, 30000}, /* capped by max */
+      {-1, 0, 100, 200},
+      {-1, 1, 200, 400},
+      {-1, 3, 800, 1600},
+      {0, 2, 400, 800},       /* Retry-After: 0 is no hint: backoff */
+      {-1, 8, 15000, 30000},  /* 51.2 s capped */
+      {-1, 63, 15000, 30000}, /* no overflow on long outages */
+      {-1, 4000000000u, 15000, 30000},
+  };
+  static const unsigned randoms[] = {1, 77, 65535, 4294967295u};
+  struct m3b_outcome out;
+  size_t i, r;
+  (void)state;
+
+  memset(&out, 0, sizeof(out));
+  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    unsigned span = (unsigned)(cases[i].hi - cases[i].lo);
+    out.retry_after_ms = cases[i].retry_after_ms;
+    for (r = 0; r < sizeof(randoms) / sizeof(randoms[0]); r++) {
+      long long d = m3b_outcome_retry_delay_ms(&out, cases[i].attempt, 200,
+                                               30000, randoms[r]);
+      if (d < cases[i].lo || d > cases[i].hi)
+        fail_msg("case %zu: delay %lld outside [%lld, %lld]", i, d, cases[i].lo,
+                 cases[i].hi);
+    }
+    /* the jitter reaches both ends of its range */
+    assert_true(m3b_outcome_retry_delay_ms(&out, cases[i].attempt, 200, 30000,
+                                           0) == cases[i].lo);
+    assert_true(m3b_outcome_retry_delay_ms(&out, cases[i].attempt, 200, 30000,
+                                           span) == cases[i].hi);
+  }
+  /* an outcome of the real applier: a transport failure carries no hint */
+  out.retry_after_ms = -1;
+  assert_true(m3b_outcome_retry_delay_ms(&out, 0, 1000, 1000, 0) == 500);
+  assert_true(m3b_outcome_retry_delay_ms(NULL, 0, 100, 50, 0) == 25);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_signature_missing),
@@ -464,6 +512,7 @@ int main(void) {
       cmocka_unit_test(test_kind_not_allowed),
       cmocka_unit_test(test_tombstone),
       cmocka_unit_test(test_status_and_dlq_headers),
+      cmocka_unit_test(test_retry_delay),
       cmocka_unit_test(test_new_refuses_bad_config),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -315,6 +315,62 @@ static void test_status_translation(void **state) {
                    M3B_ERR_KUBE_SERVER);
 }
 
+/* Retry-After values as an apiserver or a proxy in front of it may send
+ * them, against a fixed "now": Sun, 06 Nov 1994 08:49:37 GMT. */
+static void test_retry_after(void **state) {
+  static const int64_t now = 784111777;
+  static const struct {
+    const char *value;
+    m3b_err_t err;
+    long seconds;
+  } cases[] = {
+      {"1", M3B_OK, 1},
+      {"0", M3B_OK, 0},
+      {"120", M3B_OK, 120},
+      {" 7 \r\n", M3B_OK, 7}, /* as the header callback hands it over */
+      {"\t30", M3B_OK, 30},
+      {"0005", M3B_OK, 5},
+      {"86400", M3B_OK, 86400},
+      {"86401", M3B_OK, M3B_KUBE_RETRY_AFTER_MAX_S},
+      {"99999999999999999999999999", M3B_OK, M3B_KUBE_RETRY_AFTER_MAX_S},
+      /* HTTP-date: IMF-fixdate, RFC 850, asctime */
+      {"Sun, 06 Nov 1994 08:50:07 GMT", M3B_OK, 30},
+      {"Sunday, 06-Nov-94 08:51:37 GMT", M3B_OK, 120},
+      {"Sun Nov  6 08:49:47 1994", M3B_OK, 10},
+      {"Sun, 06 Nov 1994 08:49:37 GMT", M3B_OK, 0}, /* now */
+      {"Sat, 05 Nov 1994 08:49:37 GMT", M3B_OK, 0}, /* past */
+      {"Sun, 13 Nov 1994 08:49:37 GMT", M3B_OK, M3B_KUBE_RETRY_AFTER_MAX_S},
+      {"", M3B_ERR_INVALID_ARG, -1},
+      {"   ", M3B_ERR_INVALID_ARG, -1},
+      {"-5", M3B_ERR_INVALID_ARG, -1},
+      {"+5", M3B_ERR_INVALID_ARG, -1},
+      {"1.5", M3B_ERR_INVALID_ARG, -1},
+      {"5 5", M3B_ERR_INVALID_ARG, -1},
+      {"soon", M3B_ERR_INVALID_ARG, -1},
+      {"Sun, 99 Foo 1994 99:99:99 GMT", M3B_ERR_INVALID_ARG, -1},
+  };
+  char long_value[300];
+  long seconds = 0;
+  size_t i;
+  (void)state;
+
+  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    seconds = -2;
+    assert_int_equal(m3b_kube_parse_retry_after(cases[i].value, now, &seconds),
+                     cases[i].err);
+    if (seconds != cases[i].seconds)
+      fail_msg("Retry-After \"%s\": %ld seconds, want %ld", cases[i].value,
+               seconds, cases[i].seconds);
+  }
+  assert_int_equal(m3b_kube_parse_retry_after(NULL, now, &seconds),
+                   M3B_ERR_INVALID_ARG);
+  assert_int_equal(seconds, -1);
+  memset(long_value, '1', sizeof(long_value) - 1);
+  long_value[sizeof(long_value) - 1] = '\0';
+  assert_int_equal(m3b_kube_parse_retry_after(long_value, now, &seconds),
+                   M3B_ERR_INVALID_ARG);
+}
+
 static void test_new_refuses_bad_config(void **state) {
   struct m3b_kube_config cfg;
   char errstr[256] = "";
@@ -350,6 +406,7 @@ int main(void) {
       cmocka_unit_test(test_kubeconfig_table),
       cmocka_unit_test(test_in_cluster),
       cmocka_unit_test(test_status_translation),
+      cmocka_unit_test(test_retry_after),
       cmocka_unit_test(test_new_refuses_bad_config),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

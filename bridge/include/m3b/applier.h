@@ -115,6 +115,9 @@ struct m3b_outcome {
   int forget;    /* a tombstone: nothing to do but store the offset */
   int64_t apply_latency_ms; /* time spent in apiserver writes, else 0 */
   int64_t finished_at_ms;   /* wall clock when processing ended */
+  int64_t retry_after_ms;   /* the apiserver's Retry-After (429, 5xx) of a
+                               retriable failure, else -1; see
+                               m3b_outcome_retry_delay_ms */
 };
 
 typedef struct m3b_applier m3b_applier_t;
@@ -182,6 +185,17 @@ m3b_err_t m3b_outcome_status(const m3b_applier_t *applier,
                              const struct m3b_record *in,
                              struct m3b_status *status);
 
+/* How long to wait before retrying a retriable outcome, in ms: the
+ * apiserver's Retry-After when it sent one above 0 (outcome->retry_after_ms,
+ * the server knows best when it will have room), else capped exponential
+ * backoff initial_ms * 2^attempt with jitter: a delay drawn from
+ * [d/2, d] by random, so replicas do not retry in step. Both are capped
+ * at max_ms; attempt counts earlier retries of the same record (0 for the
+ * first). initial_ms and max_ms must be above 0. */
+long long m3b_outcome_retry_delay_ms(const struct m3b_outcome *outcome,
+                                     unsigned attempt, long long initial_ms,
+                                     long long max_ms, unsigned random);
+
 #define M3B_DLQ_HEADER_COUNT 6
 #define M3B_HDR_ERROR_REASON "m3-error-reason"
 #define M3B_HDR_ERROR_MESSAGE "m3-error-message"
@@ -189,6 +203,11 @@ m3b_err_t m3b_outcome_status(const m3b_applier_t *applier,
 #define M3B_HDR_SOURCE_PARTITION "m3-source-partition"
 #define M3B_HDR_SOURCE_OFFSET "m3-source-offset"
 #define M3B_HDR_LISTENER_ID "m3-listener-id"
+/* Added by the listener when the dlq copy with its error headers is too
+ * large for Kafka: the copy then has no value, and this header holds the
+ * original value's length in ASCII decimal (the original stays at
+ * m3-source-partition / m3-source-offset of the desired topic). */
+#define M3B_HDR_VALUE_OMITTED "m3-dlq-value-omitted"
 
 /* The error headers of a dlq record: name/value pairs whose values are
  * borrowed from applier, outcome, record and the numbers held here.

@@ -8,9 +8,12 @@
  * (app.kubernetes.io/managed-by=m3bridge, then filtered on the annotation
  * m3bridge.io/plane) over a default set of kinds plus every kind the index
  * has seen since it was created, and is kept current by the applier's own
- * writes (m3b_index_put). A key deleted by the applier stays in the index
- * as a deleted entry, so a redelivered older APPLY cannot bring it back
- * while the process lives.
+ * writes (m3b_index_put) and by a WATCH of the managed objects
+ * (m3b_index_watcher_new, m3b_index_observe): objects deleted or changed
+ * by someone else mark their entry drifted, objects another replica of
+ * the plane applied at a newer generation replace it. A key deleted by
+ * the applier stays in the index as a deleted entry, so a redelivered
+ * older APPLY cannot bring it back while the process lives.
  *
  * Threads: every call may be made from several threads at once (one mutex).
  * Callers that read an entry, decide and then write it must make sure no
@@ -57,6 +60,12 @@ struct m3b_index_entry {
   char uid[64];                /* metadata.uid after the write, or "" */
   char resource_version[64];   /* metadata.resourceVersion, or "" */
   int deleted;                 /* non-zero: the event was a DELETE */
+  int64_t object_generation;   /* metadata.generation after the write, 0
+                                  for kinds without one */
+  int drifted; /* non-zero: since the write the live object was deleted,
+                  re-created or changed by someone else (seen by the
+                  WATCH, m3b_index_observe); the same event again is then
+                  applied instead of skipped */
 };
 
 typedef struct m3b_index m3b_index_t;
@@ -125,6 +134,43 @@ m3b_err_t m3b_index_load(m3b_index_t *index, m3b_kube_t *kube,
                          const struct m3b_index_scope *scope, m3b_log_t *log,
                          size_t *loaded_out, struct m3b_kube_result *result);
 
+/* Most key prefixes (m3b_index_prefix) an index remembers. */
+#define M3B_INDEX_MAX_PREFIXES 1024
+/* Longest prefix: "group/version/Kind/namespace/". */
+#define M3B_INDEX_PREFIX_MAX                                                   \
+  (M3B_OBJKEY_GROUP_MAX + M3B_OBJKEY_VERSION_MAX + M3B_OBJKEY_KIND_MAX +       \
+   M3B_OBJKEY_NAMESPACE_MAX + 4)
+
+/* Copies the i-th (from 0) key prefix "group/version/Kind/namespace/"
+ * (namespace empty for cluster-scoped kinds) into out: the prefixes of
+ * the keys that had a live (not deleted) entry put, in the order first
+ * seen, never forgotten; at most M3B_INDEX_MAX_PREFIXES. They are what
+ * the watcher watches. M3B_ERR_NOT_FOUND past the last, M3B_ERR_LIMIT
+ * when out_size is too small. */
+m3b_err_t m3b_index_prefix(m3b_index_t *index, size_t i, char *out,
+                           size_t out_size);
+
+/* Tells the index what the apiserver has now for key (borrowed): object
+ * (borrowed; NULL: it is gone or no longer carries the managed-by label).
+ *
+ * - An object of this plane whose generation annotation is above the
+ *   entry's (or with no entry) replaces the entry: another replica of the
+ *   plane applied it. Not drifted.
+ * - Otherwise, an entry that is not drifted yet becomes drifted when the
+ *   object is gone while the entry is not a delete, exists while it is,
+ *   is no longer this plane's, or differs from what the entry recorded:
+ *   another uid or manifest hash, another metadata.generation (kinds
+ *   with one: a spec change, not a status update), another
+ *   resourceVersion (kinds without one).
+ *
+ * Only m3b_index_put (the applier's next write) clears drifted. A key not
+ * in the index with an object that is not this plane's is left alone.
+ * *drifted_out (may be NULL) is 1 when this call marked the entry
+ * drifted. M3B_ERR_LIMIT or M3B_ERR_NOMEM as m3b_index_put. */
+m3b_err_t m3b_index_observe(m3b_index_t *index, const char *plane,
+                            const char *key, const json_t *object,
+                            int *drifted_out);
+
 /* Non-zero when the last m3b_index_load listed every object of
  * (api_version, kind) its scope allows (in each bound namespace, or
  * cluster-wide for an allowed cluster-scoped kind; a kind not served counts,
@@ -139,15 +185,66 @@ int m3b_index_listed(m3b_index_t *index, const char *api_version,
  * name it) is key (borrowed). Such objects are never put in the index. */
 int m3b_index_foreign(m3b_index_t *index, const char *key);
 
-/* Reads the index entry an object carries (its annotations and uid) if it
- * is managed by plane: M3B_OK with *entry_out and key_out (size at least
- * M3B_OBJKEY_MAX + 1) filled; M3B_ERR_NOT_MANAGED when the managed-by label
- * or the plane annotation is missing or names someone else;
- * M3B_ERR_BAD_MANIFEST when ours but an annotation is malformed. object is
- * borrowed. */
+/* Reads the index entry an object carries (its annotations, uid,
+ * resourceVersion and metadata.generation) if it is managed by plane:
+ * M3B_OK with *entry_out and key_out (size at least M3B_OBJKEY_MAX + 1)
+ * filled; M3B_ERR_NOT_MANAGED when the managed-by label or the plane
+ * annotation is missing or names someone else; M3B_ERR_BAD_MANIFEST when
+ * ours but an annotation is malformed. object is borrowed. */
 m3b_err_t m3b_index_entry_from_object(const json_t *object, const char *plane,
                                       struct m3b_index_entry *entry_out,
                                       char *key_out, size_t key_size);
+
+/* --- the WATCH that keeps the index current ------------------------------
+ *
+ * A watcher watches, for each key prefix the index holds (m3b_index_prefix:
+ * one kind in one namespace, or a cluster-scoped kind), the objects
+ * labelled managed-by=m3bridge: one thread per prefix runs a LIST (whose
+ * answer is compared with the index: every listed object and every
+ * indexed key of the prefix that was not listed goes through
+ * m3b_index_observe) and then a WATCH from the list's resourceVersion,
+ * feeding each event to m3b_index_observe. A watch the server ends is
+ * resumed from the last resourceVersion; one that fails (apiserver
+ * unreachable, 410 Gone) is re-listed, after a backoff when it failed. So
+ * changes made while a watch was down are found by the next LIST. A
+ * supervisor thread looks for new prefixes every scan_ms. */
+
+/* Most prefixes watched at once; more are logged and left unwatched. */
+#define M3B_INDEX_MAX_WATCHES 64
+
+typedef struct m3b_index_watcher m3b_index_watcher_t;
+
+/* Told the outcome of each LIST and of each WATCH that ended: M3B_OK (the
+ * apiserver answered) or the call's error (M3B_ERR_KUBE_TRANSPORT: not
+ * reachable). Runs on a watcher thread. */
+typedef void (*m3b_index_watch_fn)(m3b_err_t err, void *opaque);
+
+/* Settings of a watcher; pointers borrowed for m3b_index_watcher_new. */
+struct m3b_index_watch_config {
+  const char *plane;            /* required: only this plane's objects */
+  long long initial_backoff_ms; /* first wait after a failure; 0: 200 */
+  long long max_backoff_ms;     /* waits double up to this; 0: 30000 */
+  long watch_timeout_s;         /* per WATCH request; 0: 300 */
+  long scan_ms;                 /* new prefixes looked for; 0: 1000 */
+  m3b_index_watch_fn on_result; /* may be NULL */
+  void *opaque;                 /* for on_result */
+};
+
+/* Starts watching for index (kube, log borrowed: they must outlive the
+ * watcher). NULL with errstr when the config lacks a plane or a thread
+ * cannot be started. */
+m3b_index_watcher_t *
+m3b_index_watcher_new(m3b_index_t *index, m3b_kube_t *kube,
+                      const struct m3b_index_watch_config *config,
+                      m3b_log_t *log, char *errstr, size_t errstr_size);
+
+/* Number of prefixes being watched now. */
+size_t m3b_index_watcher_count(m3b_index_watcher_t *watcher);
+
+/* Stops every thread (a WATCH within about a second; a LIST in flight
+ * within the kube client's request timeout) and frees the watcher. NULL
+ * is a no-op. */
+void m3b_index_watcher_destroy(m3b_index_watcher_t *watcher);
 
 #ifdef __cplusplus
 }

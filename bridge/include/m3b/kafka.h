@@ -299,7 +299,10 @@ struct m3b_partition_offsets {
 
 /* Fills out[0..max) with the partitions assigned now (committed offsets
  * asked of the broker within timeout_ms, high watermarks from the last
- * fetch). */
+ * fetch). When the broker does not answer in time, out and *count_out are
+ * still filled (committed -1) and the error is returned (M3B_ERR_TIMEOUT,
+ * M3B_ERR_KAFKA_TRANSPORT, ...) with errstr, so a caller can tell a
+ * reachable broker from an unreachable one. */
 m3b_err_t m3b_consumer_offsets(m3b_consumer_t *consumer,
                                struct m3b_partition_offsets *out, size_t max,
                                size_t *count_out, int timeout_ms, char *errstr,
@@ -310,6 +313,16 @@ m3b_err_t m3b_consumer_offsets(m3b_consumer_t *consumer,
 m3b_err_t m3b_consumer_poll(m3b_consumer_t *consumer, int timeout_ms,
                             const struct m3b_kafka_message **message_out,
                             char *errstr, size_t errstr_size);
+
+/* The first error librdkafka reported outside of records since the last
+ * call (its error callback runs inside m3b_consumer_poll): every broker
+ * down (M3B_ERR_KAFKA_TRANSPORT), authentication or authorization
+ * (M3B_ERR_KAFKA_AUTH) or a fatal error (M3B_ERR_KAFKA_FATAL), with
+ * librdkafka's reason in errstr; M3B_OK when there was none. Taking it
+ * clears it. One dropped broker connection is not reported: librdkafka
+ * reconnects by itself. */
+m3b_err_t m3b_consumer_take_error(m3b_consumer_t *consumer, char *errstr,
+                                  size_t errstr_size);
 
 /* Non-zero once every assigned partition has been read up to the high
  * watermark recorded at assignment. */

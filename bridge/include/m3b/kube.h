@@ -13,7 +13,8 @@
  *
  * Every HTTP status and libcurl failure is translated into an m3b_err_t in
  * one place (m3b_kube_err_from_status); the apiserver's Status message and
- * the Retry-After of a 429 reach the caller through struct m3b_kube_result.
+ * the Retry-After of a 429 or 5xx reach the caller through struct
+ * m3b_kube_result.
  * Request bodies never appear in messages or logs: they may hold secrets.
  *
  * Thread safety: an m3b_kube_t may be used from several threads at once;
@@ -104,7 +105,8 @@ void m3b_kube_destroy(m3b_kube_t *kube);
  * operation takes one (or NULL) and fills it on success and failure. */
 struct m3b_kube_result {
   long http_status;   /* 0 when no HTTP response arrived */
-  long retry_after_s; /* Retry-After of a 429/503, else -1 */
+  long retry_after_s; /* the Retry-After of a 429 or 5xx answer in seconds
+                         (m3b_kube_parse_retry_after), else -1 */
   char errstr[512];   /* the apiserver's Status message or transport error;
                          "" on success */
 };
@@ -136,6 +138,20 @@ struct m3b_kube_meta {
  * so it is KUBE_INVALID, not a retriable server error. */
 m3b_err_t m3b_kube_err_from_status(long http_status, const char *message);
 
+/* Longest wait a Retry-After may ask for (one day); more is cut to it. */
+#define M3B_KUBE_RETRY_AFTER_MAX_S 86400L
+
+/* Parses the value of a Retry-After header (RFC 9110 section 10.2.3):
+ * delay-seconds ("120") or an HTTP-date ("Sun, 06 Nov 1994 08:49:37 GMT",
+ * also the obsolete RFC 850 and asctime forms), surrounding blanks
+ * allowed. *seconds_out gets the wait from now_s (seconds since the
+ * epoch): the delay itself, or the date minus now_s, 0 for a date in the
+ * past, at most M3B_KUBE_RETRY_AFTER_MAX_S. M3B_ERR_INVALID_ARG (and
+ * *seconds_out -1) for NULL, an empty value, a signed or fractional
+ * number, text that is not a date, or a value of 128 characters or more. */
+m3b_err_t m3b_kube_parse_retry_after(const char *value, int64_t now_s,
+                                     long *seconds_out);
+
 /* Maps (apiVersion, kind) to its plural resource name and scope through
  * discovery. resource_out gets e.g. "httproutes"; *namespaced_out 1 or 0.
  * Unknown kind or group-version → M3B_ERR_KUBE_NOT_FOUND. */
@@ -153,6 +169,20 @@ m3b_err_t m3b_kube_apply(m3b_kube_t *kube, const json_t *object,
                          const char *field_manager, json_t **object_out,
                          struct m3b_kube_meta *meta_out,
                          struct m3b_kube_result *result);
+
+/* Asks the apiserver whether it is ready to serve (GET /readyz, which
+ * the default RBAC role system:public-info-viewer lets every client read;
+ * a starting apiserver may still refuse it with 403). M3B_OK for 200;
+ * M3B_ERR_KUBE_SERVER when it says it is not (5xx: starting, caches not
+ * synced, or stopping); M3B_ERR_KUBE_TRANSPORT when unreachable; other
+ * answers as m3b_kube_err_from_status. */
+m3b_err_t m3b_kube_ready(m3b_kube_t *kube, struct m3b_kube_result *result);
+
+/* Milliseconds since a call of this client last failed to reach the
+ * apiserver (M3B_ERR_KUBE_TRANSPORT, watches included), or -1 when none
+ * has. A terminal answer soon after that may come from an apiserver that
+ * is still starting (m3b_kube_ready). */
+int64_t m3b_kube_ms_since_unreachable(m3b_kube_t *kube);
 
 /* Reads one object; *object_out is a new reference. */
 m3b_err_t m3b_kube_get(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
@@ -185,12 +215,19 @@ m3b_err_t m3b_kube_list(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
  * by m3b_kube_list_pages. */
 typedef m3b_err_t (*m3b_kube_page_cb)(json_t *items, void *opaque);
 
+/* Flags of m3b_kube_list_pages. */
+#define M3B_KUBE_LIST_METADATA                                                 \
+  0x1u /* items carry apiVersion, kind and                                     \
+          metadata only (PartialObjectMetadata):                               \
+          no data, spec or status */
+
 /* m3b_kube_list without holding the whole list: cb sees one page at a time
  * (page_limit items, 0: 500), so memory stays bounded by a page however
- * many objects match. Same arguments, errors and resourceVersion. */
+ * many objects match. flags: 0 or M3B_KUBE_LIST_METADATA. Same arguments,
+ * errors and resourceVersion as m3b_kube_list. */
 m3b_err_t m3b_kube_list_pages(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
                               const char *label_selector, unsigned page_limit,
-                              m3b_kube_page_cb cb, void *opaque,
+                              unsigned flags, m3b_kube_page_cb cb, void *opaque,
                               char *resource_version_out,
                               size_t resource_version_size,
                               struct m3b_kube_result *result);

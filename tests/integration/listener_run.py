@@ -1,0 +1,293 @@
+"""listener_run.py - what the listener failure tests share: a plane's
+keys and configurations, m3bridge-publisher runs, a running
+m3bridge-listener with its HTTP endpoints, the admin kubectl, the test
+bed's own stop/start, and independent reads of the status topic
+(fastavro) and of the group's committed offsets (confluent-kafka).
+
+Tests fail, never skip, when the test bed or the built programs are
+missing.
+"""
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import fastavro
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from testbed_py import SOURCE, watermarks
+
+PUBLISHER = os.environ.get("M3B_PUBLISHER", "")
+LISTENER = os.environ.get("M3B_LISTENER", "")
+TESTBED = os.path.join(SOURCE, "tests", "testbed", "testbed")
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port, path):
+    """(status, body) of GET http://127.0.0.1:port/path; (0, error) when
+    nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}",
+                                    timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except (urllib.error.URLError, ConnectionError, socket.timeout) as e:
+        return 0, str(e)
+
+
+def metric(port, name):
+    """Sum of the samples of one metric family on /metrics."""
+    status, text = http_get(port, "/metrics")
+    assert status == 200, text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def testbed_run(tb, *args, timeout=300):
+    """Runs tests/testbed/testbed on this test bed's instance."""
+    env = dict(os.environ, M3B_TESTBED_DIR=tb["M3B_TESTBED_DIR"])
+    r = subprocess.run([TESTBED] + list(args), capture_output=True,
+                       text=True, timeout=timeout, env=env)
+    assert r.returncode == 0, f"testbed {' '.join(args)}: {r.stderr}"
+    return r
+
+
+def kubectl(tb, *args):
+    return subprocess.run([tb["M3B_TB_KUBECTL"], "--kubeconfig",
+                           tb["M3B_TB_KUBE_ADMIN_KUBECONFIG"]] + list(args),
+                          capture_output=True, text=True, timeout=60)
+
+
+def configmaps(tb, namespace, marker):
+    """name -> (uid, resourceVersion, data) of the ConfigMaps in namespace
+    whose name contains marker."""
+    r = kubectl(tb, "get", "configmaps", "-n", namespace, "-o", "json")
+    assert r.returncode == 0, r.stderr
+    out = {}
+    for item in json.loads(r.stdout)["items"]:
+        md = item["metadata"]
+        if marker in md["name"]:
+            out[md["name"]] = (md["uid"], md["resourceVersion"],
+                               item.get("data", {}))
+    return out
+
+
+def release_yaml(names, namespace, value="v1"):
+    return "---\n".join(f"""apiVersion: v1
+kind: ConfigMap
+metadata: {{name: {n}, namespace: {namespace}}}
+data: {{value: "{value}"}}
+""" for n in names)
+
+
+class Plane:
+    """A plane's keys, publisher and listener configurations in workdir."""
+
+    def __init__(self, tb, workdir, plane, namespaces, listener_id):
+        for exe, name in ((PUBLISHER, "M3B_PUBLISHER"),
+                          (LISTENER, "M3B_LISTENER")):
+            if not exe or not os.access(exe, os.X_OK):
+                pytest.fail(f"{name} does not name the built program",
+                            pytrace=False)
+        self.tb, self.d, self.plane = tb, workdir, plane
+        self.desired = f"m3.{plane}.desired"
+        self.status_topic = f"m3.{plane}.status"
+        self.group = f"m3bridge-{plane}"
+        d = workdir
+        for args in (["keygen", "--out", str(d)],
+                     ["keygen", "--seal", "--out", str(d)]):
+            subprocess.run([PUBLISHER] + args, check=True,
+                           capture_output=True)
+        (d / "trusted").mkdir()
+        (d / "trusted" / "control.pem").write_bytes(
+            (d / "signing.pub.pem").read_bytes())
+        up = plane.upper().replace("-", "_")
+        (d / "publisher.yaml").write_text(f"""
+plane: {plane}
+publisher.id: {plane}-{os.getpid()}-{uuid.uuid4().hex[:6]}
+signing.key_file: {d}/signing.key
+sealing.listener_key_file: {d}/sealing.pub.pem
+topics:
+  replication_factor: 1
+  partitions: 3
+""" + self._kafka(tb["M3B_TB_KAFKA_CONTROL_USER"],
+                  tb["M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"]))
+        (d / "listener.yaml").write_text(f"""
+plane: {plane}
+listener.id: {listener_id}
+listener.namespaces: [{", ".join(namespaces)}]
+listener.trusted_keys_dir: {d}/trusted
+listener.sealing_key_file: {d}/sealing.key
+listener.workers: 4
+heartbeat.interval_ms: 1000
+shutdown.grace_ms: 10000
+retry.initial_backoff_ms: 100
+retry.max_backoff_ms: 2000
+kube.kubeconfig: {tb['M3B_TB_KUBE_LISTENER_KUBECONFIG']}
+""" + self._kafka(tb[f"M3B_TB_KAFKA_LISTENER_USER_{up}"],
+                  tb[f"M3B_TB_KAFKA_LISTENER_PASSWORD_FILE_{up}"]))
+        r = self.publisher(["topics", "create"])
+        assert r.returncode == 0, r.stderr
+
+    def _kafka(self, user, password_file):
+        tb = self.tb
+        return f"""kafka:
+  bootstrap.servers: {tb['M3B_TB_KAFKA_SASL_BOOTSTRAP']}
+  security.protocol: SASL_SSL
+  sasl.mechanisms: {tb['M3B_TB_KAFKA_SASL_MECHANISM']}
+  sasl.username: {user}
+  sasl.password_file: {password_file}
+  ssl.ca.location: {tb['M3B_TB_KAFKA_CA']}
+"""
+
+    def publisher(self, args, stdin=None, timeout=180):
+        return subprocess.run(
+            [PUBLISHER] + args[:1] +
+            ["--config", str(self.d / "publisher.yaml")] + args[1:],
+            input=stdin, capture_output=True, text=True, timeout=timeout)
+
+    def publish(self, text, release):
+        r = self.publisher(["publish", "-f", "-", "--release", release],
+                           stdin=text)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+    def wait_applied(self, release, listener, timeout=120):
+        r = self.publisher(["status", "--release", release, "--wait",
+                            "--timeout", str(timeout)], timeout=timeout + 60)
+        assert r.returncode == 0, (r.stdout + r.stderr + "\n--- listener:\n" +
+                                   listener.text()[-6000:])
+        return r.stdout
+
+    def admin_consumer(self, **extra):
+        conf = {"bootstrap.servers": self.tb["M3B_TB_KAFKA_BOOTSTRAP"],
+                "group.id": f"outage-reader-{uuid.uuid4()}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed"}
+        conf.update(extra)
+        return Consumer(conf)
+
+    def committed(self):
+        """partition -> the listener group's committed offset (-1 none)."""
+        c = self.admin_consumer(**{"group.id": self.group})
+        try:
+            md = c.list_topics(self.desired, timeout=10)
+            tps = [TopicPartition(self.desired, p)
+                   for p in md.topics[self.desired].partitions]
+            return {tp.partition: tp.offset
+                    for tp in c.committed(tps, timeout=10)}
+        finally:
+            c.close()
+
+    def high_watermarks(self):
+        c = self.admin_consumer()
+        try:
+            md = c.list_topics(self.desired, timeout=10)
+            return {p: watermarks(c, TopicPartition(self.desired, p))[1]
+                    for p in md.topics[self.desired].partitions}
+        finally:
+            c.close()
+
+    def read_topic(self, topic, since_ms=0):
+        """[(partition, offset, timestamp_ms, key, value, headers)] of every
+        record of topic (read_committed) with a timestamp from since_ms
+        on; headers as a list of (name, bytes)."""
+        c = self.admin_consumer(**{"enable.partition.eof": True})
+        try:
+            md = c.list_topics(topic, timeout=10)
+            parts = list(md.topics[topic].partitions)
+            c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+            out, eof = [], set()
+            deadline = time.time() + 60
+            while len(eof) < len(parts) and time.time() < deadline:
+                m = c.poll(0.5)
+                if m is None:
+                    continue
+                if m.error():
+                    if m.error().code() == -191:  # _PARTITION_EOF
+                        eof.add(m.partition())
+                    continue
+                ts = m.timestamp()[1]
+                if ts >= since_ms:
+                    out.append((m.partition(), m.offset(), ts, m.key(),
+                                m.value(), m.headers() or []))
+            assert len(eof) == len(parts), f"{topic}: not read to its end"
+            return out
+        finally:
+            c.close()
+
+    def statuses(self, keys, since_ms=0):
+        """Decoded Status records (fastavro) of the given object keys."""
+        want = {k.encode() for k in keys}
+        return [decode_status(v) for _, _, _, k, v, _ in
+                self.read_topic(self.status_topic, since_ms)
+                if k in want and v is not None]
+
+    def listener(self, port, extra=()):
+        return Listener(self.d, ["--set", f"http.address=127.0.0.1:{port}"] +
+                        list(extra))
+
+
+def status_schema():
+    with open(os.path.join(SOURCE, "schemas", "Status.avsc")) as f:
+        return fastavro.parse_schema(json.load(f))
+
+
+def decode_status(value):
+    """Avro single-object encoding: C3 01, CRC-64-AVRO fingerprint, body."""
+    s = status_schema()
+    assert value[:2] == b"\xc3\x01", value[:10]
+    want = fastavro.schema.fingerprint(
+        fastavro.schema.to_parsing_canonical_form(s), "CRC-64-AVRO")
+    assert value[2:10] == bytes.fromhex(want)
+    return fastavro.schemaless_reader(io.BytesIO(value[10:]), s)
+
+
+class Listener:
+    def __init__(self, d, extra=()):
+        self.log = open(d / f"listener-{time.time_ns()}.log", "w+")
+        self.proc = subprocess.Popen(
+            [LISTENER, "run", "--config", str(d / "listener.yaml")] +
+            list(extra), stdout=subprocess.DEVNULL, stderr=self.log)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return None
+
+    def text(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
