@@ -58,9 +58,23 @@ void listener_send_heartbeat(struct listener *listener,
   m3b_buf_cleanup(&buf);
 }
 
+/* Statuses queued before the resync waits for the broker to take them: the
+ * main thread both queues them and serves their delivery reports, so
+ * without a pause the producer's queue (and the process) would hold every
+ * managed object's status at once - 33 MB for 100k objects - or refuse
+ * them once kafka.queue.buffering.max.messages is reached. */
+#define RESYNC_BATCH 1000
+#define RESYNC_FLUSH_MS 30000
+
+struct resync {
+  struct listener *listener;
+  size_t queued;
+};
+
 static int resync_one(const char *key, const struct m3b_index_entry *entry,
                       void *opaque) {
-  struct listener *listener = opaque;
+  struct resync *resync = opaque;
+  struct listener *listener = resync->listener;
   struct m3b_status status;
   struct m3b_buf buf;
   char errstr[256];
@@ -90,10 +104,20 @@ static int resync_one(const char *key, const struct m3b_index_entry *entry,
     M3B_LOG(listener->log, M3B_LOG_WARN, MODULE, "resync of %s: %s", key,
             errstr);
   m3b_buf_cleanup(&buf);
-  return 0;
+  if (++resync->queued % RESYNC_BATCH == 0 &&
+      m3b_producer_flush(listener->producer, RESYNC_FLUSH_MS))
+    M3B_LOG(listener->log, M3B_LOG_WARN, MODULE,
+            "status resync: the broker took no statuses for %d ms; going on",
+            RESYNC_FLUSH_MS);
+  /* a SIGTERM during a long resync stops it: the next start resyncs */
+  return *listener->stop_requested ? 1 : 0;
 }
 
 void listener_resync_statuses(struct listener *listener) {
-  m3b_index_each(m3b_applier_index(listener->applier), resync_one, listener);
+  struct resync resync = {listener, 0};
+  if (m3b_index_each(m3b_applier_index(listener->applier), resync_one, &resync))
+    M3B_LOG(listener->log, M3B_LOG_INFO, MODULE,
+            "status resync stopped after %zu status(es): stopping",
+            resync.queued);
   (void)m3b_metrics_counter_add(listener->metrics, METRIC_RESYNC_RUNS, NULL, 1);
 }

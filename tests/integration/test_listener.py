@@ -79,6 +79,7 @@ listener.trusted_keys_dir: {d}/trusted
 listener.sealing_key_file: {d}/sealing.key
 listener.workers: 4
 heartbeat.interval_ms: 1000
+http.address: 127.0.0.1:0  # tests run side by side: no fixed port
 shutdown.grace_ms: 10000
 retry.initial_backoff_ms: 100
 retry.max_backoff_ms: 2000
