@@ -579,6 +579,7 @@ def test_point_in_time(tb, workdir):
     wipe(tb, [ns], KINDS[:1])
     at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(between)) + \
         ".%03dZ" % int((between % 1) * 1000)
+    STATE["between"], STATE["between_text"] = between, at
     rc, summary, err = replay(d, "--to-time", at)
     assert rc == 0, err[-3000:]
     cms = list_objects(tb, [ns], KINDS[:1])
@@ -752,6 +753,47 @@ def test_prune_removes_managed_stray_only(tb, workdir):
     rc, summary, err = replay(d)
     assert rc == 0, err[-3000:]
     assert written(summary) == 0, summary["results"]
+
+
+def test_start_options(tb, workdir):
+    """--from-offsets and --from-time choose where reading starts (the fence
+    stays the end); a partial start refuses --prune; a malformed or
+    incomplete start is a clear error."""
+    d = workdir
+    high = high_watermarks(tb)
+    at_end = ",".join(f"{p}:{o}" for p, o in sorted(high.items()))
+    rc, summary, err = replay(d, "--from-offsets", at_end)
+    assert rc == 0, err[-3000:]
+    assert summary["records"] == 0
+    assert {int(p): o for p, o in summary["start"].items()} == high
+    assert sum(summary["totals"].values()) == 0, summary["totals"]
+
+    # from the point-in-time test's time: each partition starts at the
+    # first record at or after it, as Kafka's offsets-for-times says
+    c = Consumer({"bootstrap.servers": tb["M3B_TB_KAFKA_BOOTSTRAP"],
+                  "group.id": f"dr-probe-{uuid.uuid4()}"})
+    at_ms = int(STATE["between"] * 1000)
+    want = {tp.partition: (tp.offset if tp.offset >= 0 else high[tp.partition])
+            for tp in c.offsets_for_times(
+                [TopicPartition(DESIRED, p, at_ms) for p in high], timeout=10)}
+    c.close()
+    rc, summary, err = replay(d, "--from-time", STATE["between_text"])
+    assert rc == 0, err[-3000:]
+    assert {int(p): o for p, o in summary["start"].items()} == want
+    assert 0 < summary["records"] < sum(high.values())
+    assert written(summary) == 0, summary["results"]
+
+    r = subprocess.run([LISTENER, "replay", "--config", str(d / "listener.yaml"),
+                        "--from-offsets", "0:0"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "partition 1" in r.stderr, r.stderr[-2000:]
+    for bad in (["--from-time", "yesterday"], ["--from", "latest"],
+                ["--prune", "--from-time", STATE["between_text"]],
+                ["--dry-run", "--commit"]):
+        r = subprocess.run([LISTENER, "replay", "--config",
+                            str(d / "listener.yaml")] + bad,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and r.stderr.strip(), (bad, r.stderr)
 
 
 def test_tampered_events_are_rejected(tb, workdir):
