@@ -6,11 +6,16 @@
  *   1. the fence: each partition's end (last stable offset) at start, or
  *      with --to-time the first offset after that time; the start: the
  *      beginning, --from-time or --from-offsets
- *   2. read and fold (replay_read.c): every record checked like `run`
- *      checks it, the latest generation of each key kept
+ *   2. read and fold (replay_read.c): every record peeked at (checked
+ *      like `run` checks it but for the signature and the manifest's
+ *      parse; in full with --verify-all), the latest generation of each
+ *      key kept
  *   3. the index (a labelled LIST) and the plan (replay_plan.c)
- *   4. apply tier by tier, then deletes and --prune (replay_apply.c)
- *   5. handover: the fence becomes the listener group's committed offsets
+ *   4. verify (replay_verify.c): every winner the plan would write is
+ *      checked in full; a key whose winner fails is read again with every
+ *      record checked
+ *   5. apply tier by tier, then deletes and --prune (replay_apply.c)
+ *   6. handover: the fence becomes the listener group's committed offsets
  *      (--commit; by default only when the group has none), so `run`
  *      continues after it without applying anything twice
  *
@@ -81,6 +86,8 @@ static const char usage_opts[] =
     "  --to-time RFC3339      point in time: the state as of this time\n"
     "  --dry-run              print what would change, write nothing\n"
     "  --prune                delete managed objects not in the final state\n"
+    "  --verify-all           verify every record's signature while reading\n"
+    "                         (default: only the records it would write)\n"
     "  --commit | --no-commit set (or not) the listener group's offsets to\n"
     "                         the fence (default: only when it has none)\n"
     "  --json                 the summary as one JSON object\n";
@@ -97,6 +104,8 @@ static int parse_args(struct replay *replay, int argc, char **argv) {
       replay->dry_run = 1;
     } else if (strcmp(arg, "--prune") == 0) {
       replay->prune = 1;
+    } else if (strcmp(arg, "--verify-all") == 0) {
+      replay->verify_all = 1;
     } else if (strcmp(arg, "--json") == 0) {
       replay->json = 1;
     } else if (strcmp(arg, "--commit") == 0) {
@@ -407,8 +416,10 @@ static void replay_cleanup(struct replay *replay) {
   m3b_producer_destroy(replay->producer);
   m3b_consumer_destroy(replay->consumer);
   free(replay->items);
-  for (i = 0; i < MAX_WORKERS; i++)
+  for (i = 0; i < MAX_WORKERS; i++) {
     m3b_fold_destroy(replay->folds[i]);
+    m3b_fold_destroy(replay->refolds[i]);
+  }
   free(replay->low);
   free(replay->high);
   free(replay->start);
@@ -436,7 +447,7 @@ static int run_replay(struct replay *replay) {
             replay->group_state);
     return M3B_EXIT_FAIL;
   }
-  err = replay_read(replay);
+  err = replay_read(replay, replay->folds, NULL);
   if (err == M3B_ERR_INTERRUPTED || replay_stopping(replay)) {
     replay->interrupted = 1;
     goto report;
@@ -453,6 +464,12 @@ static int run_replay(struct replay *replay) {
   }
   if (!err)
     err = replay_plan(replay);
+  if (!err)
+    err = replay_verify(replay);
+  if (err == M3B_ERR_INTERRUPTED || replay_stopping(replay)) {
+    replay->interrupted = 1;
+    goto report;
+  }
   if (err) {
     M3B_LOG(replay->log, M3B_LOG_ERROR, MODULE, "planning: %s",
             m3b_err_name(err));

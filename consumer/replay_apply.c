@@ -152,8 +152,16 @@ static void apply_item(struct replay *replay, struct replay_item *item,
   struct m3b_outcome out;
   unsigned attempt;
 
+  struct m3b_checked checked;
+
+  /* the verify phase checked the winner: only its signature is not
+   * verified again, and only while the bytes are the ones it verified */
+  memset(&checked, 0, sizeof(checked));
+  checked.verified = item->verified;
+  memcpy(checked.record_sha256, item->record_sha256,
+         sizeof(checked.record_sha256));
   for (attempt = 0;; attempt++) {
-    m3b_applier_process(replay->listener->applier, in, &out);
+    m3b_applier_process_checked(replay->listener->applier, in, &checked, &out);
     if (!out.retriable)
       break;
     M3B_LOG(replay->log, M3B_LOG_WARN, MODULE, "%s: %s (%s); attempt %u of %d",
@@ -241,6 +249,7 @@ struct batch {
   struct replay *replay;
   struct replay_item **items;
   size_t count;
+  replay_item_fn fn;
   atomic_size_t next;
   atomic_int running;
 };
@@ -261,20 +270,15 @@ static void *batch_main(void *arg) {
     if (i >= batch->count || replay_stopping(replay))
       break;
     item = batch->items[i];
-    if (item->action == ACT_PRUNE)
-      prune_item(replay, item, &w->seed);
-    else
-      apply_item(replay, item, &w->seed);
+    batch->fn(replay, item, &w->seed);
     atomic_fetch_add(&replay->progress.done, 1);
   }
   atomic_fetch_sub(&batch->running, 1);
   return NULL;
 }
 
-/* Runs items[0..count) on the workers; the main thread reports progress
- * and serves delivery reports meanwhile. */
-static m3b_err_t run_batch(struct replay *replay, struct replay_item **items,
-                           size_t count) {
+m3b_err_t replay_run_items(struct replay *replay, struct replay_item **items,
+                           size_t count, replay_item_fn fn) {
   struct batch_worker workers[MAX_WORKERS];
   struct batch batch;
   size_t i, started = 0, n = replay->workers < count ? replay->workers : count;
@@ -285,6 +289,7 @@ static m3b_err_t run_batch(struct replay *replay, struct replay_item **items,
   batch.replay = replay;
   batch.items = items;
   batch.count = count;
+  batch.fn = fn;
   atomic_init(&batch.next, 0);
   atomic_init(&batch.running, (int)n);
   for (i = 0; i < n; i++) {
@@ -308,6 +313,16 @@ static m3b_err_t run_batch(struct replay *replay, struct replay_item **items,
   for (i = 0; i < started; i++)
     pthread_join(workers[i].thread, NULL);
   return started == n ? M3B_OK : M3B_ERR_NOMEM;
+}
+
+static void write_item(struct replay *replay, struct replay_item *item,
+                       unsigned *seed) {
+  if (item->result == RES_REJECTED)
+    return; /* its winner failed verification and was not replaced */
+  if (item->action == ACT_PRUNE)
+    prune_item(replay, item, seed);
+  else
+    apply_item(replay, item, seed);
 }
 
 /* --- CRDs ----------------------------------------------------------------
@@ -434,7 +449,7 @@ m3b_err_t replay_apply(struct replay *replay) {
         batch[n++] = item;
     }
     replay->progress.tier = m3b_tier_name((enum m3b_tier)tier);
-    err = run_batch(replay, batch, n);
+    err = replay_run_items(replay, batch, n, write_item);
     if (!err && tier == M3B_TIER_NAMESPACES)
       wait_for_crds(replay);
   }
@@ -449,7 +464,7 @@ m3b_err_t replay_apply(struct replay *replay) {
     }
     replay->progress.phase = "delete";
     replay->progress.tier = m3b_tier_name((enum m3b_tier)tier);
-    err = run_batch(replay, batch, n);
+    err = replay_run_items(replay, batch, n, write_item);
   }
   replay->progress.phase = "apply";
   replay->progress.tier = NULL;

@@ -55,13 +55,18 @@ struct plan_ctx {
   size_t next, cap;
 };
 
-static void classify(struct replay *replay, struct replay_item *item) {
+void replay_classify(const struct replay *replay, struct replay_item *item) {
   const struct m3b_fold_entry *e = item->entry;
   const struct m3b_index_entry *live = &item->live;
   int here = item->have_live && !live->deleted;
 
-  if (!e) {
-    item->action = replay->prune ? ACT_PRUNE : ACT_STRAY;
+  if (!e) { /* a stray of the index, or a key with no verified record */
+    if (!here)
+      item->action = ACT_ABSENT;
+    else if (replay->start_mode == START_EARLIEST)
+      item->action = replay->prune ? ACT_PRUNE : ACT_STRAY;
+    else /* a partial read knows nothing of it */
+      item->action = ACT_NEWER;
     return;
   }
   switch (e->state) {
@@ -105,6 +110,11 @@ static void fill(struct plan_ctx *ctx, const struct m3b_fold_entry *entry,
   item = &ctx->replay->items[ctx->next++];
   memset(item, 0, sizeof(*item));
   item->entry = entry;
+  if (entry && entry->verified) {
+    item->verified = 1;
+    memcpy(item->record_sha256, entry->record_sha256,
+           sizeof(item->record_sha256));
+  }
   snprintf(item->key, sizeof(item->key), "%s", key);
   (void)m3b_objkey_parse(key, strlen(key), &item->objkey, NULL, 0);
   if (live) {
@@ -114,7 +124,7 @@ static void fill(struct plan_ctx *ctx, const struct m3b_fold_entry *entry,
     item->have_live = 1;
   }
   item->tier = m3b_tier_of(item->objkey.group, item->objkey.kind);
-  classify(ctx->replay, item);
+  replay_classify(ctx->replay, item);
   item->result = RES_PLANNED;
 }
 
@@ -186,7 +196,13 @@ m3b_err_t replay_plan(struct replay *replay) {
   replay->item_count = ctx.next;
   qsort(replay->items, replay->item_count, sizeof(*replay->items),
         by_tier_then_key);
+  replay_count_actions(replay);
+  return M3B_OK;
+}
+
+void replay_count_actions(struct replay *replay) {
+  size_t i;
+  memset(replay->actions, 0, sizeof(replay->actions));
   for (i = 0; i < replay->item_count; i++)
     replay->actions[replay->items[i].tier][replay->items[i].action]++;
-  return M3B_OK;
 }

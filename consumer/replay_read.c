@@ -1,15 +1,24 @@
 /*
  * replay_read.c - the read phase of a replay: every record of the desired
- * topic from the start offsets up to the fence, checked and folded.
+ * topic from the start offsets up to the fence, peeked at (or checked)
+ * and folded.
  *
  * The main thread polls the assign()ed read_committed consumer and hands
  * each record, by a hash of its key, to one of replay->workers threads,
  * so the records of one key are checked and folded in topic order. Each
- * worker runs m3b_applier_check (the signature and every other check
- * `run` makes before it reaches the apiserver) and offers what passed to
- * its own fold; the folds hold disjoint keys. A refused record is
- * reported like `run` reports it (REJECTED status, dlq copy) and never
- * reaches the fold, so a tampered record cannot displace a valid one.
+ * worker runs m3b_applier_peek (decoding, plane, keys, manifest size and
+ * hash, authorization: everything `run` checks before the apiserver but
+ * the signature and the manifest's parse) and offers what passed to its
+ * own fold; the folds hold disjoint keys. Verifying every signature
+ * would cost a replay onto a converged cluster most of its time (Ed25519
+ * verify is ~130 us, and nothing is written there), so only the winners
+ * that will be written are verified, after the plan (replay_verify.c);
+ * a winner that fails there brings its key back here, read with every
+ * record checked, so a tampered record never displaces a valid one.
+ * With --verify-all every record is checked here, as `run` checks it.
+ *
+ * A refused record is reported like `run` reports it (REJECTED status,
+ * dlq copy) and never reaches the fold.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -22,6 +31,7 @@
 struct check_worker {
   struct replay *replay;
   m3b_fold_t *fold;
+  const struct replay_suspects *suspects; /* NULL: every key, peeked */
   pthread_t thread;
   int started;
   pthread_mutex_t lock;
@@ -44,6 +54,29 @@ static uint64_t key_hash(const void *key, size_t len) {
   return h;
 }
 
+static int by_suspect_key(const void *a, const void *b) {
+  return strcmp(((const struct replay_suspect *)a)->key,
+                ((const struct replay_suspect *)b)->key);
+}
+
+void replay_suspects_sort(struct replay_suspects *suspects) {
+  if (suspects->count > 1)
+    qsort(suspects->v, suspects->count, sizeof(*suspects->v), by_suspect_key);
+}
+
+/* The suspect of key[0..len), or NULL. */
+static const struct replay_suspect *
+find_suspect(const struct replay_suspects *suspects, const void *key,
+             size_t len) {
+  struct replay_suspect probe;
+  if (!key || len > M3B_OBJKEY_MAX)
+    return NULL;
+  memcpy(probe.key, key, len);
+  probe.key[len] = '\0';
+  return bsearch(&probe, suspects->v, suspects->count, sizeof(*suspects->v),
+                 by_suspect_key);
+}
+
 static void check_one(struct check_worker *w, struct job *job) {
   struct replay *replay = w->replay;
   struct m3b_record in;
@@ -64,7 +97,10 @@ static void check_one(struct check_worker *w, struct job *job) {
   in.headers = job->headers;
   in.header_count = job->header_count;
 
-  err = m3b_applier_check(replay->listener->applier, &in, &out, &checked);
+  if (w->suspects || replay->verify_all)
+    err = m3b_applier_check(replay->listener->applier, &in, &out, &checked);
+  else
+    err = m3b_applier_peek(replay->listener->applier, &in, &out, &checked);
   atomic_fetch_add(&replay->checked, 1);
   if (!err && out.forget) {
     if (!out.key[0])
@@ -76,8 +112,15 @@ static void check_one(struct check_worker *w, struct job *job) {
     event.op = checked.op;
     memcpy(event.manifest_sha256, checked.manifest_sha256,
            sizeof(event.manifest_sha256));
+    event.verified = checked.verified;
+    memcpy(event.record_sha256, checked.record_sha256,
+           sizeof(event.record_sha256));
     err = m3b_fold_offer(w->fold, &in, &event, NULL);
   } else {
+    const struct replay_suspect *s =
+        w->suspects ? find_suspect(w->suspects, in.key, in.key_len) : NULL;
+    if (s && s->partition == in.partition && s->offset == in.offset)
+      return; /* the winner the verify phase refused and reported */
     atomic_fetch_add(&replay->refused, 1);
     replay_note_failure(replay, out.key, in.partition, in.offset, "check",
                         out.reason ? out.reason : m3b_err_name(out.err),
@@ -199,6 +242,11 @@ static void stop_workers(struct check_worker *workers, size_t n) {
   }
 }
 
+static const struct replay_suspects *
+w_suspects(const struct check_worker *workers) {
+  return workers[0].suspects;
+}
+
 /* The poll loop; *pos tracks the next offset per partition for progress. */
 static m3b_err_t read_loop(struct replay *replay, struct check_worker *workers,
                            int64_t *pos) {
@@ -236,9 +284,16 @@ static m3b_err_t read_loop(struct replay *replay, struct check_worker *workers,
                        (uint64_t)(msg->offset + 1 - pos[msg->partition]));
       pos[msg->partition] = msg->offset + 1;
     }
-    replay->records++;
-    if (!msg->value)
-      replay->tombstones++;
+    if (w_suspects(workers)) {
+      /* a re-read: only the suspects' keys, counted by the first read */
+      if (!find_suspect(w_suspects(workers), msg->key,
+                        msg->key ? msg->key_len : 0))
+        continue;
+    } else {
+      replay->records++;
+      if (!msg->value)
+        replay->tombstones++;
+    }
     {
       struct job *job = listener_job_new(msg, 0);
       if (!job)
@@ -252,7 +307,8 @@ static m3b_err_t read_loop(struct replay *replay, struct check_worker *workers,
   return M3B_OK;
 }
 
-m3b_err_t replay_read(struct replay *replay) {
+m3b_err_t replay_read(struct replay *replay, m3b_fold_t **folds,
+                      const struct replay_suspects *suspects) {
   struct check_worker *workers;
   int64_t *pos = NULL;
   uint64_t total = 0;
@@ -270,14 +326,20 @@ m3b_err_t replay_read(struct replay *replay) {
     return M3B_ERR_NOMEM;
   }
   for (p = 0; p < replay->partitions; p++) {
-    pos[p] = replay->start[p];
-    if (replay->fence[p] > replay->start[p])
-      total += (uint64_t)(replay->fence[p] - replay->start[p]);
+    /* a re-read needs only the suspects' partitions: a key's records are
+     * all in one partition */
+    pos[p] = suspects ? replay->fence[p] : replay->start[p];
+    for (i = 0; suspects && i < suspects->count; i++)
+      if (suspects->v[i].partition == p)
+        pos[p] = replay->start[p];
+    if (replay->fence[p] > pos[p])
+      total += (uint64_t)(replay->fence[p] - pos[p]);
   }
   for (i = 0; i < replay->workers; i++) {
     struct check_worker *w = &workers[i];
     w->replay = replay;
-    w->fold = replay->folds[i];
+    w->fold = folds[i];
+    w->suspects = suspects;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->nonempty, NULL);
     pthread_cond_init(&w->nonfull, NULL);
@@ -292,12 +354,12 @@ m3b_err_t replay_read(struct replay *replay) {
   }
   err = m3b_consumer_assign_range(
       replay->consumer, replay->listener->desired_topic, replay->partitions,
-      replay->start, replay->fence, errstr, sizeof(errstr));
+      pos, replay->fence, errstr, sizeof(errstr));
   if (err) {
     M3B_LOG(replay->log, M3B_LOG_ERROR, MODULE, "%s", errstr);
     goto out;
   }
-  replay_progress_start(replay, "read", NULL, total);
+  replay_progress_start(replay, suspects ? "re-read" : "read", NULL, total);
   err = read_loop(replay, workers, pos);
   if (!err)
     drain(replay, workers, replay->workers);
@@ -311,6 +373,6 @@ out:
   stop_workers(workers, replay->workers);
   free(workers);
   free(pos);
-  replay->read_ms = listener_now_ms(CLOCK_MONOTONIC) - t0;
+  replay->read_ms += listener_now_ms(CLOCK_MONOTONIC) - t0;
   return err;
 }

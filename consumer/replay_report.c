@@ -197,10 +197,17 @@ void replay_print_summary(const struct replay *replay, FILE *out) {
   fprintf(out, "\n");
   fprintf(out,
           "read %" PRIu64 " record(s) (%" PRIu64 " tombstone(s)) in %.1f s; "
-          "%" PRIu64 " refused; index: %zu managed object(s) in %.1f s\n\n",
+          "%" PRIu64 " refused; index: %zu managed object(s) in %.1f s; "
+          "%" PRIu64 " signature(s) verified %s in %.1f s\n\n",
           replay->records, replay->tombstones, (double)replay->read_ms / 1000.0,
           (uint64_t)atomic_load(&replay->refused), replay->index_loaded,
-          (double)replay->index_ms / 1000.0);
+          (double)replay->index_ms / 1000.0,
+          (uint64_t)(replay->verify_all ? atomic_load(&replay->checked)
+                                        : atomic_load(&replay->verified)),
+          replay->verify_all ? "(--verify-all: every record)"
+                             : "(the records to write)",
+          (double)(replay->verify_all ? replay->read_ms : replay->verify_ms) /
+              1000.0);
   fprintf(out, "%-11s", "tier");
   for (a = 0; a < ACT__COUNT; a++)
     fprintf(out, " %9s", action_names[a]);
@@ -313,6 +320,11 @@ void replay_print_json(const struct replay *replay, FILE *out) {
                       json_integer((json_int_t)replay->tombstones));
   json_object_set_new(root, "refused",
                       json_integer((json_int_t)atomic_load(&replay->refused)));
+  json_object_set_new(root, "verify_all", json_boolean(replay->verify_all));
+  json_object_set_new(root, "verified",
+                      json_integer((json_int_t)atomic_load(&replay->verified)));
+  json_object_set_new(root, "suspects",
+                      json_integer((json_int_t)replay->suspects));
   json_object_set_new(root, "index_objects",
                       json_integer((json_int_t)replay->index_loaded));
   for (t = 0; t < M3B_TIER__COUNT; t++) {

@@ -4,11 +4,15 @@
  * own one phase of it.
  *
  *   cmd_replay.c    options, opening, the fence, handover, exit code
- *   replay_read.c   reading the topic up to the fence; checking every
- *                   record (m3b_applier_check) on worker threads and
- *                   folding what passed, one fold per worker
+ *   replay_read.c   reading the topic up to the fence; peeking at every
+ *                   record (m3b_applier_peek; m3b_applier_check with
+ *                   --verify-all) on worker threads and folding what
+ *                   passed, one fold per worker
  *   replay_plan.c   comparing the folded final state with the index
  *                   (what the cluster holds) into one item per object
+ *   replay_verify.c verifying the winners the plan would write; a winner
+ *                   that fails sends its key back to be folded again
+ *                   from verified records only
  *   replay_apply.c  applying the items tier by tier, waiting for CRDs,
  *                   deletes and prune in reverse order, statuses and dlq
  *   replay_report.c progress (a bar on a terminal, lines otherwise), the
@@ -70,6 +74,8 @@ enum replay_result {
 
 struct replay_item {
   const struct m3b_fold_entry *entry; /* the winner; NULL for strays */
+  int verified; /* the winner's signature was verified ... */
+  uint8_t record_sha256[M3B_SHA256_SIZE]; /* ... over these bytes */
   char key[M3B_OBJKEY_MAX + 1];
   struct m3b_objkey objkey;
   struct m3b_index_entry live; /* what the index holds, if have_live */
@@ -112,6 +118,7 @@ struct replay {
   int have_until;
   int64_t until_ms;
   int dry_run, prune, json, commit; /* commit: -1 default, 0 no, 1 yes */
+  int verify_all; /* check every record while reading, not only winners */
   size_t workers;
 
   /* Kafka */
@@ -123,11 +130,17 @@ struct replay {
   char group_state[64];
   atomic_uint_fast64_t produced, acked, produce_failed;
 
-  /* read phase */
-  m3b_fold_t *folds[MAX_WORKERS];
+  /* read phase; refolds: the keys whose winner failed verification, folded
+   * again from verified records only */
+  m3b_fold_t *folds[MAX_WORKERS], *refolds[MAX_WORKERS];
   uint64_t records, tombstones;
   atomic_uint_fast64_t checked, refused;
   int64_t read_ms;
+
+  /* verify phase */
+  atomic_uint_fast64_t verified; /* winners verified */
+  size_t suspects;               /* winners that failed it */
+  int64_t verify_ms;
 
   /* plan and apply */
   struct replay_item *items;
@@ -173,10 +186,30 @@ void replay_publish_outcome(struct replay *replay, const struct m3b_record *in,
 /* --- replay_read.c --------------------------------------------------------
  */
 
-/* Reads every record from the start offsets up to the fence, checks each
- * on replay->workers threads and folds what passed. Refused records get
- * their status and dlq record (not in a dry run) and a failure entry. */
-m3b_err_t replay_read(struct replay *replay);
+/* A key whose folded winner failed verification, and where that record
+ * is (it was reported then, and is not reported again). */
+struct replay_suspect {
+  char key[M3B_OBJKEY_MAX + 1];
+  int32_t partition;
+  int64_t offset;
+};
+
+/* Keys to read again: sorted by key (replay_suspects_sort). */
+struct replay_suspects {
+  struct replay_suspect *v;
+  size_t count;
+};
+
+void replay_suspects_sort(struct replay_suspects *suspects);
+
+/* Reads every record from the start offsets up to the fence on
+ * replay->workers threads into folds[0..workers). Without suspects, each
+ * record is peeked (checked in full with --verify-all); with suspects,
+ * only records of the suspects' keys are read, each checked in full.
+ * Refused records get their status and dlq record (not in a dry run) and
+ * a failure entry. */
+m3b_err_t replay_read(struct replay *replay, m3b_fold_t **folds,
+                      const struct replay_suspects *suspects);
 
 /* --- replay_plan.c --------------------------------------------------------
  */
@@ -189,8 +222,35 @@ m3b_err_t replay_load_index(struct replay *replay);
  * actions per tier. */
 m3b_err_t replay_plan(struct replay *replay);
 
+/* Decides item->action from item->entry (NULL: none) and item->live. */
+void replay_classify(const struct replay *replay, struct replay_item *item);
+
+/* Recounts replay->actions from the items. */
+void replay_count_actions(struct replay *replay);
+
+/* --- replay_verify.c ------------------------------------------------------
+ */
+
+/* Verifies (m3b_applier_check) every winner the plan would write whose
+ * signature the read did not verify. Those that fail are refused as `run`
+ * refuses them, and their keys are read again with every record checked
+ * (replay_read with suspects): the item then takes the latest verified
+ * record of its key, or none. Returns M3B_OK unless memory, threads or
+ * the re-read failed. */
+m3b_err_t replay_verify(struct replay *replay);
+
 /* --- replay_apply.c -------------------------------------------------------
  */
+
+/* Work on one item, on a worker thread; seed is the worker's own. */
+typedef void (*replay_item_fn)(struct replay *replay, struct replay_item *item,
+                               unsigned *seed);
+
+/* Runs fn on items[0..count) on replay->workers threads; the main thread
+ * reports progress and serves delivery reports meanwhile. Returns
+ * M3B_ERR_NOMEM when threads could not be started. */
+m3b_err_t replay_run_items(struct replay *replay, struct replay_item **items,
+                           size_t count, replay_item_fn fn);
 
 /* Runs the plan: applies tier by tier (waiting for CRDs after the first),
  * then deletes and prunes in reverse tier order. Returns M3B_OK unless

@@ -13,6 +13,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include <m3b/seal_manifest.h>
 
 #include "applier_internal.h"
@@ -260,7 +263,8 @@ static void job_start(struct m3b__job *job, const struct m3b_record *in,
 static void job_end(const m3b_applier_t *applier, struct m3b__job *job) {
   job->out->finished_at_ms = m3b__wall_ms();
   classify(job->out);
-  log_outcome(applier, job->in, job->out);
+  if (!job->quiet)
+    log_outcome(applier, job->in, job->out);
   if (job->manifest) {
     m3b_seal_manifest_wipe(job->manifest); /* may hold unsealed data */
     json_decref(job->manifest);
@@ -268,9 +272,34 @@ static void job_end(const m3b_applier_t *applier, struct m3b__job *job) {
   m3b_desired_state_cleanup(&job->event);
 }
 
-m3b_err_t m3b_applier_check(m3b_applier_t *applier, const struct m3b_record *in,
-                            struct m3b_outcome *out,
-                            struct m3b_checked *checked) {
+/* SHA-256 over the key's length (8 bytes, little endian), the key and the
+ * value: what m3b_checked.record_sha256 binds a verified signature to. */
+static m3b_err_t record_digest(const struct m3b_record *in,
+                               uint8_t digest[M3B_SHA256_SIZE]) {
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  uint8_t len[8];
+  unsigned int size = 0;
+  size_t i;
+  int ok;
+  if (!ctx)
+    return M3B_ERR_NOMEM;
+  for (i = 0; i < sizeof(len); i++)
+    len[i] = (uint8_t)((uint64_t)in->key_len >> (8 * i));
+  ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+       EVP_DigestUpdate(ctx, len, sizeof(len)) &&
+       (!in->key_len || EVP_DigestUpdate(ctx, in->key, in->key_len)) &&
+       (!in->value_len || EVP_DigestUpdate(ctx, in->value, in->value_len)) &&
+       EVP_DigestFinal_ex(ctx, digest, &size) && size == M3B_SHA256_SIZE;
+  EVP_MD_CTX_free(ctx);
+  return ok ? M3B_OK : M3B_ERR_CRYPTO;
+}
+
+/* m3b_applier_check with the checks steps asks for; quiet: no log. */
+static m3b_err_t check_record(m3b_applier_t *applier,
+                              const struct m3b_record *in,
+                              struct m3b_outcome *out,
+                              struct m3b_checked *checked, unsigned steps,
+                              int quiet) {
   struct m3b__job job;
   m3b_err_t err;
 
@@ -281,6 +310,7 @@ m3b_err_t m3b_applier_check(m3b_applier_t *applier, const struct m3b_record *in,
     return m3b__outcome_fail(out, M3B_PHASE_FAILED, M3B_ERR_INVALID_ARG,
                              "no applier, record or result");
   job_start(&job, in, out);
+  job.quiet = quiet;
   if (!in->value) {
     out->forget = 1;
     out->noop = 1;
@@ -289,7 +319,7 @@ m3b_err_t m3b_applier_check(m3b_applier_t *applier, const struct m3b_record *in,
     err = M3B_OK;
     goto out;
   }
-  err = m3b__applier_check(applier, &job);
+  err = m3b__applier_check(applier, &job, steps);
   if (!err)
     err = m3b__applier_authorize(applier, &job.objkey, out);
   if (err)
@@ -298,21 +328,58 @@ m3b_err_t m3b_applier_check(m3b_applier_t *applier, const struct m3b_record *in,
   out->phase =
       job.event.op == M3B_OP_DELETE ? M3B_PHASE_DELETED : M3B_PHASE_APPLIED;
   out->noop = 1;
-  snprintf(out->message, sizeof(out->message), "checked");
+  snprintf(out->message, sizeof(out->message),
+           (steps & M3B__CHECK_SIGNATURE) ? "checked" : "peeked");
   memset(checked, 0, sizeof(*checked));
   checked->generation = job.event.generation;
   checked->op = job.event.op;
   memcpy(checked->manifest_sha256, job.event.manifest_sha256,
          sizeof(checked->manifest_sha256));
   checked->objkey = job.objkey;
+  if (steps == M3B__CHECK_ALL) {
+    err = record_digest(in, checked->record_sha256);
+    if (err) {
+      (void)m3b__outcome_fail(out, M3B_PHASE_FAILED, err,
+                              "cannot hash the record");
+      goto out;
+    }
+    checked->verified = 1;
+  }
 out:
   job_end(applier, &job);
   return err;
 }
 
-m3b_err_t m3b_applier_process(m3b_applier_t *applier,
-                              const struct m3b_record *in,
-                              struct m3b_outcome *out) {
+m3b_err_t m3b_applier_check(m3b_applier_t *applier, const struct m3b_record *in,
+                            struct m3b_outcome *out,
+                            struct m3b_checked *checked) {
+  return check_record(applier, in, out, checked, M3B__CHECK_ALL, 0);
+}
+
+m3b_err_t m3b_applier_peek(m3b_applier_t *applier, const struct m3b_record *in,
+                           struct m3b_outcome *out,
+                           struct m3b_checked *checked) {
+  m3b_err_t err = check_record(applier, in, out, checked, 0, 1);
+  if (err && err != M3B_ERR_INVALID_ARG)
+    /* refused: say exactly what the full check says, signature first */
+    err = check_record(applier, in, out, checked, M3B__CHECK_ALL, 0);
+  return err;
+}
+
+/* Non-zero when verified vouches for in's signature: it came from
+ * m3b_applier_check of a record with the same key and value. */
+static int signature_vouched(const struct m3b_record *in,
+                             const struct m3b_checked *verified) {
+  uint8_t digest[M3B_SHA256_SIZE];
+  return verified && verified->verified &&
+         record_digest(in, digest) == M3B_OK &&
+         CRYPTO_memcmp(digest, verified->record_sha256, sizeof(digest)) == 0;
+}
+
+static m3b_err_t process_record(m3b_applier_t *applier,
+                                const struct m3b_record *in,
+                                const struct m3b_checked *verified,
+                                struct m3b_outcome *out) {
   struct m3b__job job;
   m3b_err_t err;
 
@@ -339,7 +406,10 @@ m3b_err_t m3b_applier_process(m3b_applier_t *applier,
     err = M3B_OK;
     goto out;
   }
-  err = m3b__applier_check(applier, &job);
+  err = m3b__applier_check(applier, &job,
+                           signature_vouched(in, verified)
+                               ? M3B__CHECK_ALL & ~M3B__CHECK_SIGNATURE
+                               : M3B__CHECK_ALL);
   if (err)
     goto out;
   err = m3b__applier_authorize(applier, &job.objkey, out);
@@ -349,4 +419,17 @@ m3b_err_t m3b_applier_process(m3b_applier_t *applier,
 out:
   job_end(applier, &job);
   return err;
+}
+
+m3b_err_t m3b_applier_process(m3b_applier_t *applier,
+                              const struct m3b_record *in,
+                              struct m3b_outcome *out) {
+  return process_record(applier, in, NULL, out);
+}
+
+m3b_err_t m3b_applier_process_checked(m3b_applier_t *applier,
+                                      const struct m3b_record *in,
+                                      const struct m3b_checked *checked,
+                                      struct m3b_outcome *out) {
+  return process_record(applier, in, checked, out);
 }

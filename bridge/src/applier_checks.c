@@ -64,10 +64,11 @@ static m3b_err_t check_address(const m3b_applier_t *applier,
   return M3B_OK;
 }
 
-/* Size, sha-256 and the key derived from the manifest; parses the
- * manifest of an APPLY into job->manifest. */
+/* Size and sha-256; with M3B__CHECK_MANIFEST in steps also the key
+ * derived from the manifest, and parses the manifest of an APPLY into
+ * job->manifest. */
 static m3b_err_t check_manifest(const m3b_applier_t *applier,
-                                struct m3b__job *job) {
+                                struct m3b__job *job, unsigned steps) {
   const struct m3b_desired_state *ev = &job->event;
   struct m3b_outcome *out = job->out;
   uint8_t digest[M3B_SHA256_SIZE];
@@ -97,6 +98,8 @@ static m3b_err_t check_manifest(const m3b_applier_t *applier,
                                "APPLY without a manifest");
     return M3B_OK; /* a DELETE needs only its key */
   }
+  if (!(steps & M3B__CHECK_MANIFEST))
+    return M3B_OK;
   err = m3b_objkey_from_manifest(ev->manifest, ev->manifest_len, &derived,
                                  errstr, sizeof(errstr));
   if (!err)
@@ -121,15 +124,17 @@ static m3b_err_t check_manifest(const m3b_applier_t *applier,
   return M3B_OK;
 }
 
-m3b_err_t m3b__applier_check(const m3b_applier_t *applier,
-                             struct m3b__job *job) {
+m3b_err_t m3b__applier_check(const m3b_applier_t *applier, struct m3b__job *job,
+                             unsigned steps) {
   const struct m3b_record *in = job->in;
   char errstr[256] = "";
   m3b_err_t err;
 
-  err = check_signature(applier, job);
-  if (err)
-    return err;
+  if (steps & M3B__CHECK_SIGNATURE) {
+    err = check_signature(applier, job);
+    if (err)
+      return err;
+  }
   err = m3b_desired_state_decode(applier->codec, in->value, in->value_len,
                                  &job->event, errstr, sizeof(errstr));
   if (err)
@@ -139,7 +144,7 @@ m3b_err_t m3b__applier_check(const m3b_applier_t *applier,
   err = check_address(applier, job);
   if (err)
     return err;
-  return check_manifest(applier, job);
+  return check_manifest(applier, job, steps);
 }
 
 int m3b__applier_cluster_kind_allowed(const m3b_applier_t *applier,

@@ -49,8 +49,17 @@ struct m3b__job {
   json_t *manifest;               /* parsed manifest (APPLY), or NULL */
   char api_version[M3B_INDEX_API_VERSION_MAX + 1];
   int64_t object_generation; /* metadata.generation the apply returned */
-  int redo; /* the same generation again over a drifted entry */
+  int redo;  /* the same generation again over a drifted entry */
+  int quiet; /* do not log the outcome (a peek that will be redone) */
 };
+
+/* Steps of m3b__applier_check beyond decoding, plane, keys, size and
+ * hash, which always run. */
+#define M3B__CHECK_SIGNATURE 0x1u /* verify m3-sig over key and value */
+#define M3B__CHECK_MANIFEST                                                    \
+  0x2u /* derive the key from the manifest and                                 \
+          parse an APPLY's manifest */
+#define M3B__CHECK_ALL (M3B__CHECK_SIGNATURE | M3B__CHECK_MANIFEST)
 
 /* Records a failure in out (phase, err, reason, message) and returns err.
  * The message must never carry secret data or a whole manifest. */
@@ -59,9 +68,10 @@ m3b_err_t m3b__outcome_fail(struct m3b_outcome *out, enum m3b_phase phase,
     M3B__PRINTF(4, 5);
 
 /* Signature, decoding and addressing (plane, keys, size, hash, manifest
- * parse). Fills job->event and, for APPLY, job->manifest. */
-m3b_err_t m3b__applier_check(const m3b_applier_t *applier,
-                             struct m3b__job *job);
+ * parse), as steps (M3B__CHECK_*) say. Fills job->event and, for APPLY
+ * with M3B__CHECK_MANIFEST, job->manifest. */
+m3b_err_t m3b__applier_check(const m3b_applier_t *applier, struct m3b__job *job,
+                             unsigned steps);
 
 /* Bound namespace and allowed cluster-scoped kind, from the key alone. */
 m3b_err_t m3b__applier_authorize(const m3b_applier_t *applier,

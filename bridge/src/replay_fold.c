@@ -186,6 +186,8 @@ static m3b_err_t take(m3b_fold_t *fold, struct node *n,
     drop_copy(fold, n);
     n->entry.state = M3B_FOLD_FORGOTTEN;
     memset(n->entry.manifest_sha256, 0, sizeof(n->entry.manifest_sha256));
+    n->entry.verified = 0;
+    memset(n->entry.record_sha256, 0, sizeof(n->entry.record_sha256));
     return M3B_OK;
   }
   n->copy = NULL;
@@ -203,6 +205,9 @@ static m3b_err_t take(m3b_fold_t *fold, struct node *n,
   n->entry.generation = event->generation;
   memcpy(n->entry.manifest_sha256, event->manifest_sha256,
          sizeof(n->entry.manifest_sha256));
+  n->entry.verified = event->verified;
+  memcpy(n->entry.record_sha256, event->record_sha256,
+         sizeof(n->entry.record_sha256));
   return M3B_OK;
 }
 

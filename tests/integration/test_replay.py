@@ -797,10 +797,12 @@ def test_start_options(tb, workdir):
 
 
 def test_tampered_events_are_rejected(tb, workdir):
-    """Records tampered with in the topic are refused as `run` refuses them
-    (REJECTED status, dlq copy with the reason); a tampered newer record of
-    an existing object does not displace its valid event; exit 1 names
-    them."""
+    """Records tampered with in the topic are never applied. Those a replay
+    would write, or cannot even read, are refused as `run` refuses them
+    (REJECTED status, dlq copy with the reason; exit 1 names them); a
+    tampered copy of an object's event that loses to the valid one is left
+    unread by default and refused too with --verify-all, which checks every
+    record as `run` does."""
     d = workdir
     records = read_topic(tb, DESIRED)
     victim_key = f"/v1/ConfigMap/{NAMESPACES[0]}/o-0".encode()
@@ -808,25 +810,34 @@ def test_tampered_events_are_rejected(tb, workdir):
     assert valid, "the object o-0 has no event in the topic"
     _, _, key, value, headers = valid[-1]
     forged = bytearray(value)
-    forged[-5] ^= 0x01  # one bit of the manifest
+    forged[-5] ^= 0x01  # one bit near the end of the event
     fresh_key = f"/v1/ConfigMap/{NAMESPACES[1]}/forged-{RUN}".encode()
+    unsigned_key = f"/v1/ConfigMap/{NAMESPACES[2]}/unsigned-{RUN}"
     p = control_producer(tb)
     p.produce(DESIRED, key=victim_key, value=bytes(forged),
               headers=list(headers.items()))
     p.produce(DESIRED, key=fresh_key, value=value,  # moved to another key
               headers=list(headers.items()))
-    p.produce(DESIRED, key=f"/v1/ConfigMap/{NAMESPACES[2]}/unsigned-{RUN}"
-              .encode(), value=b"\xc3\x01junk")
+    p.produce(DESIRED, key=unsigned_key.encode(), value=b"\xc3\x01junk")
     assert p.flush(30) == 0
     before = list_objects(tb, [NAMESPACES[0]], KINDS[:1])
 
     rc, summary, err = replay(d)
     assert rc == 1, err[-3000:]
     reasons = {f["key"]: f["reason"] for f in summary["failures"]}
+    assert reasons.get(fresh_key.decode()) == "SIG_INVALID", reasons
+    assert reasons.get(unsigned_key) == "SIG_MISSING", reasons
+    # the tampered copy has the valid event's generation: the first kept
+    assert victim_key.decode() not in reasons, reasons
+    assert summary["refused"] == 2
+    assert written(summary) == 0, summary["results"]
+
+    rc, summary, err = replay(d, "--verify-all")
+    assert rc == 1, err[-3000:]
+    reasons = {f["key"]: f["reason"] for f in summary["failures"]}
     assert reasons.get(victim_key.decode()) == "SIG_INVALID", reasons
     assert reasons.get(fresh_key.decode()) == "SIG_INVALID", reasons
-    assert reasons.get(f"/v1/ConfigMap/{NAMESPACES[2]}/unsigned-{RUN}") == \
-        "SIG_MISSING", reasons
+    assert reasons.get(unsigned_key) == "SIG_MISSING", reasons
     assert summary["refused"] == 3
     assert written(summary) == 0, summary["results"]
     after = list_objects(tb, [NAMESPACES[0]], KINDS[:1])
@@ -836,3 +847,82 @@ def test_tampered_events_are_rejected(tb, workdir):
     dlq = {r[2]: r[4] for r in read_topic(tb, DLQ)}
     assert dlq[victim_key]["m3-error-reason"] == b"SIG_INVALID"
     assert dlq[fresh_key]["m3-error-reason"] == b"SIG_INVALID"
+
+
+def reencode(value, **changes):
+    """value (C3 01, fingerprint, DesiredState body) with fields changed,
+    encoded again with the same schema: what a forger with write access to
+    the topic could make, the signature headers left as they were."""
+    import io
+
+    import fastavro
+    root = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+    with open(os.path.join(root, "schemas", "DesiredState.avsc")) as f:
+        schema = fastavro.parse_schema(json.load(f))
+    event = fastavro.schemaless_reader(io.BytesIO(value[10:]), schema, None)
+    event.update(changes)
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, schema, event)
+    return value[:10] + body.getvalue()
+
+
+def test_forged_winner_falls_back_to_the_valid_record(tb, workdir):
+    """A replay verifies only the records it would write. A forged record
+    that wins the fold (a higher generation, the old signature) fails that
+    verification: it is refused as `run` refuses it, its key is read again
+    with every record checked, and the object keeps its valid state. A
+    tampered record that loses the fold anyway is found by --verify-all,
+    which checks every record as `run` does."""
+    d = workdir
+    records = read_topic(tb, DESIRED)
+
+    def latest(name):
+        key = f"/v1/ConfigMap/{NAMESPACES[0]}/{name}".encode()
+        valid = [r for r in records if r[2] == key and r[3] is not None
+                 and r[4].get("m3-sig")]
+        assert valid, f"the object {name} has no event in the topic"
+        return key, valid[-1]
+
+    winner_key, (_, _, _, value, headers) = latest("o-6")
+    forged = reencode(value, generation=10**9)
+    loser_key, (_, _, _, lvalue, lheaders) = latest("o-9")
+    damaged = dict(lheaders)
+    sig = bytearray(damaged["m3-sig"])
+    sig[7] ^= 0x01
+    damaged["m3-sig"] = bytes(sig)
+    p = control_producer(tb)
+    p.produce(DESIRED, key=winner_key, value=forged,
+              headers=list(headers.items()))
+    # the same event again with a broken signature: equal generation, so
+    # the first (valid) record keeps the key
+    p.produce(DESIRED, key=loser_key, value=lvalue,
+              headers=list(damaged.items()))
+    assert p.flush(30) == 0
+    before = list_objects(tb, [NAMESPACES[0]], KINDS[:1])
+    # what test_tampered_events_are_rejected left: 2 refused by default, 3
+    # with --verify-all
+
+    rc, summary, err = replay(d)
+    assert rc == 1, err[-3000:]
+    reasons = {f["key"]: f["reason"] for f in summary["failures"]}
+    assert reasons.get(winner_key.decode()) == "SIG_INVALID", reasons
+    assert loser_key.decode() not in reasons, reasons
+    assert summary["suspects"] == 1, summary
+    assert summary["refused"] == 2 + 1, summary
+    assert summary["verified"] == 1, summary  # only the forged winner
+    assert written(summary) == 0, summary["results"]
+    after = list_objects(tb, [NAMESPACES[0]], KINDS[:1])
+    assert after[winner_key.decode()] == before[winner_key.decode()]
+    dlq = [r for r in read_topic(tb, DLQ) if r[2] == winner_key]
+    assert dlq and dlq[-1][4]["m3-error-reason"] == b"SIG_INVALID"
+
+    rc, summary, err = replay(d, "--verify-all")
+    assert rc == 1, err[-3000:]
+    reasons = {f["key"]: f["reason"] for f in summary["failures"]}
+    assert reasons.get(winner_key.decode()) == "SIG_INVALID", reasons
+    assert reasons.get(loser_key.decode()) == "SIG_INVALID", reasons
+    assert summary["refused"] == 3 + 2, summary
+    assert summary["suspects"] == 0 and summary["verified"] == 0, summary
+    assert written(summary) == 0, summary["results"]
+    assert list_objects(tb, [NAMESPACES[0]], KINDS[:1]) == before

@@ -364,6 +364,112 @@ static void test_tombstone(void **state) {
   assert_int_equal(out.status, 0);
 }
 
+/* m3b_applier_peek: what a record claims, without the signature; every
+ * refusal exactly as m3b_applier_check says it (the signature first). */
+static void test_peek(void **state) {
+  struct fixture *f = *state;
+  struct m3b_checked peeked, checked;
+  struct m3b_outcome out;
+  struct test_record tr;
+  struct tr_spec spec;
+  static const uint8_t zero[M3B_SHA256_SIZE];
+
+  spec_default(&spec);
+  tr_build(&tr, f->codec, f->signer, &spec);
+  assert_int_equal(m3b_applier_peek(f->applier, &tr.rec, &out, &peeked),
+                   M3B_OK);
+  assert_int_equal(peeked.generation, 5);
+  assert_int_equal(peeked.op, M3B_OP_APPLY);
+  assert_int_equal(peeked.verified, 0);
+  assert_int_equal(m3b_applier_check(f->applier, &tr.rec, &out, &checked),
+                   M3B_OK);
+  assert_int_equal(checked.verified, 1);
+  assert_memory_equal(peeked.manifest_sha256, checked.manifest_sha256,
+                      M3B_SHA256_SIZE);
+  assert_memory_not_equal(checked.record_sha256, zero, M3B_SHA256_SIZE);
+
+  /* a damaged signature passes a peek (that is what a peek is) ... */
+  tr.sig.sig[10] ^= 1;
+  assert_int_equal(m3b_applier_peek(f->applier, &tr.rec, &out, &peeked),
+                   M3B_OK);
+  /* ... and never a check */
+  assert_int_equal(m3b_applier_check(f->applier, &tr.rec, &out, &checked),
+                   M3B_ERR_SIG_INVALID);
+  tr.sig.sig[10] ^= 1;
+
+  /* a record moved to another key: the peek sees the key mismatch and
+   * answers as the check does, with the signature's verdict */
+  tr.rec.key = "/v1/ConfigMap/shop/other";
+  tr.rec.key_len = strlen(tr.rec.key);
+  assert_int_equal(m3b_applier_peek(f->applier, &tr.rec, &out, &peeked),
+                   M3B_ERR_SIG_INVALID);
+  assert_int_equal(out.phase, M3B_PHASE_REJECTED);
+  assert_string_equal(out.reason, "SIG_INVALID");
+  assert_int_equal(out.dlq, 1);
+  tr_cleanup(&tr);
+
+  /* unsigned: SIG_MISSING, not the decoding error behind it */
+  spec_default(&spec);
+  tr_build(&tr, f->codec, f->signer, &spec);
+  tr.rec.header_count = 0;
+  tr.value.data[0] ^= 0xff;
+  assert_int_equal(m3b_applier_peek(f->applier, &tr.rec, &out, &peeked),
+                   M3B_ERR_SIG_MISSING);
+  tr_cleanup(&tr);
+
+  /* signed, but for another plane or with a wrong hash: refused */
+  spec_default(&spec);
+  spec.plane = "eu1";
+  tr_build(&tr, f->codec, f->signer, &spec);
+  assert_int_equal(m3b_applier_peek(f->applier, &tr.rec, &out, &peeked),
+                   M3B_ERR_PLANE_MISMATCH);
+  tr_cleanup(&tr);
+  spec_default(&spec);
+  spec.bad_hash = 1;
+  tr_build(&tr, f->codec, f->signer, &spec);
+  assert_int_equal(m3b_applier_peek(f->applier, &tr.rec, &out, &peeked),
+                   M3B_ERR_HASH_MISMATCH);
+  tr_cleanup(&tr);
+}
+
+/* m3b_applier_process_checked skips only the signature, and only for the
+ * bytes that were verified. The kube client points at a closed port, so a
+ * record that passes every check ends in KUBE_TRANSPORT. */
+static void test_process_checked(void **state) {
+  struct fixture *f = *state;
+  struct m3b_checked checked, forged;
+  struct m3b_outcome out;
+  struct test_record tr;
+  struct tr_spec spec;
+
+  spec_default(&spec);
+  tr_build(&tr, f->codec, f->signer, &spec);
+  assert_int_equal(m3b_applier_check(f->applier, &tr.rec, &out, &checked),
+                   M3B_OK);
+  /* the signature header damaged after the check: the bytes are the ones
+   * verified, so the apiserver is reached */
+  tr.sig.sig[3] ^= 1;
+  assert_int_equal(
+      m3b_applier_process_checked(f->applier, &tr.rec, &checked, &out),
+      M3B_ERR_KUBE_TRANSPORT);
+  /* without the voucher, or with one that does not say verified, it is
+   * verified again and refused */
+  assert_int_equal(m3b_applier_process_checked(f->applier, &tr.rec, NULL, &out),
+                   M3B_ERR_SIG_INVALID);
+  forged = checked;
+  forged.verified = 0;
+  assert_int_equal(
+      m3b_applier_process_checked(f->applier, &tr.rec, &forged, &out),
+      M3B_ERR_SIG_INVALID);
+  tr.sig.sig[3] ^= 1;
+  /* other bytes than the ones verified: verified again */
+  tr.value.data[tr.value.len - 1] ^= 1;
+  assert_int_equal(
+      m3b_applier_process_checked(f->applier, &tr.rec, &checked, &out),
+      M3B_ERR_SIG_INVALID);
+  tr_cleanup(&tr);
+}
+
 static void test_status_and_dlq_headers(void **state) {
   struct fixture *f = *state;
   struct test_record tr;
@@ -511,6 +617,8 @@ int main(void) {
       cmocka_unit_test(test_namespace_not_bound),
       cmocka_unit_test(test_kind_not_allowed),
       cmocka_unit_test(test_tombstone),
+      cmocka_unit_test(test_peek),
+      cmocka_unit_test(test_process_checked),
       cmocka_unit_test(test_status_and_dlq_headers),
       cmocka_unit_test(test_retry_delay),
       cmocka_unit_test(test_new_refuses_bad_config),

@@ -152,12 +152,16 @@ m3b_err_t m3b_applier_process(m3b_applier_t *applier,
                               const struct m3b_record *in,
                               struct m3b_outcome *out);
 
-/* What m3b_applier_check learned of a record that passed. Caller-owned. */
+/* What m3b_applier_check (or m3b_applier_peek) learned of a record that
+ * passed. Caller-owned. */
 struct m3b_checked {
   int64_t generation;
   enum m3b_op op;
   uint8_t manifest_sha256[M3B_SHA256_SIZE];
   struct m3b_objkey objkey; /* the parsed record key */
+  int verified; /* 1 from m3b_applier_check: the signature was verified */
+  uint8_t record_sha256[M3B_SHA256_SIZE]; /* when verified: of the key and
+                                             value that were verified */
 };
 
 /* Runs only the steps of m3b_applier_process that need no apiserver:
@@ -167,13 +171,34 @@ struct m3b_checked {
  * M3B_OK with *checked filled when the record passes; a tombstone is M3B_OK
  * with out->forget set and *checked untouched. Otherwise *out is exactly
  * what m3b_applier_process would have said of the record (REJECTED, with
- * dlq and status due) and out->err is returned. For a replay: check every
- * record once, fold, and hand only the winners to m3b_applier_process
- * (which checks them again: nothing is applied unchecked). Threads as
+ * dlq and status due) and out->err is returned. Threads as
  * m3b_applier_process. */
 m3b_err_t m3b_applier_check(m3b_applier_t *applier, const struct m3b_record *in,
                             struct m3b_outcome *out,
                             struct m3b_checked *checked);
+
+/* m3b_applier_check without the two costly steps: the signature is not
+ * verified and an APPLY's manifest is hashed but not parsed, so what it
+ * returns is only what the record CLAIMS (checked->verified is 0). It
+ * exists for a replay, which folds many records and writes few: peek
+ * every record, fold, and verify only the winners that will be written
+ * (m3b_applier_check, then m3b_applier_process_checked). Never write
+ * anything on the strength of a peek alone. A record the peek refuses is
+ * checked in full, so *out and the result are then exactly
+ * m3b_applier_check's (the signature's verdict first). */
+m3b_err_t m3b_applier_peek(m3b_applier_t *applier, const struct m3b_record *in,
+                           struct m3b_outcome *out,
+                           struct m3b_checked *checked);
+
+/* m3b_applier_process for a record m3b_applier_check passed: when
+ * checked->verified and the record's key and value hash to
+ * checked->record_sha256, the signature is not verified again (every
+ * other step runs); otherwise exactly m3b_applier_process. checked may be
+ * NULL. */
+m3b_err_t m3b_applier_process_checked(m3b_applier_t *applier,
+                                      const struct m3b_record *in,
+                                      const struct m3b_checked *checked,
+                                      struct m3b_outcome *out);
 
 /* Fills *status (m3b_status_init'ed by the caller) for publishing the
  * outcome of record in: every pointer in it is borrowed from applier,

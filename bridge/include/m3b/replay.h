@@ -71,11 +71,14 @@ enum m3b_fold_state {
   M3B_FOLD_FORGOTTEN /* a tombstone came last: no event, no record */
 };
 
-/* What decides a key's place in the fold: the parts of a checked event. */
+/* What decides a key's place in the fold: the parts of a checked (or only
+ * peeked) event, and whether its signature was verified. */
 struct m3b_fold_event {
   int64_t generation;
   enum m3b_op op;
   uint8_t manifest_sha256[M3B_SHA256_SIZE];
+  int verified; /* m3b_checked.verified: carried into the entry */
+  uint8_t record_sha256[M3B_SHA256_SIZE]; /* m3b_checked.record_sha256 */
 };
 
 /* One key of the fold. Every pointer is owned by the fold and valid until
@@ -86,6 +89,8 @@ struct m3b_fold_entry {
   int64_t generation; /* of the winner; for FORGOTTEN the last winner's,
                          -1 when a tombstone came first */
   uint8_t manifest_sha256[M3B_SHA256_SIZE]; /* all zero for FORGOTTEN */
+  int verified; /* the winner's signature was verified (see m3b_checked) */
+  uint8_t record_sha256[M3B_SHA256_SIZE]; /* when verified */
   struct m3b_record record; /* copy of the winning record (topic, key,
                                value, headers); value NULL for FORGOTTEN */
 };
