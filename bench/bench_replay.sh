@@ -17,14 +17,18 @@
 #     (c) kubectl apply --server-side -f DIR of the same N manifests, one
 #         file per object, what an operator would do from a backup;
 #   converged   the replay again onto the restored namespace:
-#     (d) m3bridge-listener replay: every record read and checked, every
-#         object skipped by generation and hash: records per second;
+#     (d) m3bridge-listener replay: every record read and peeked at,
+#         every object skipped by generation and hash, no signature
+#         verified (nothing is written): records per second;
 #     (e) a naive replay that re-applies everything: (d)'s read time plus
 #         bench_kube_apply re-applying all N objects onto its converged
 #         namespace (no-op server-side applies: the cheapest way to apply
 #         everything again, so the ratio is a lower bound);
-#     (f) the verify+decode ceiling: N Ed25519 verifications on W threads
-#         is what (d) cannot go below (bench_contract's verify row).
+#     (f) the Ed25519 verify ceiling (bench_contract's verify row): what a
+#         replay that verifies every record cannot go above;
+#     (g) m3bridge-listener replay --verify-all onto the same namespace:
+#         (d) with every record's signature verified, as `run` checks it
+#         (and as every replay did before it verified only what it writes).
 #
 # Usage: bench/bench_replay.sh [N]          (default 10000)
 # Env:   W (listener.workers and raw threads, default 4), ROUNDS (3: the
@@ -205,6 +209,7 @@ done
 for ((r = 1; r <= ROUNDS; r++)); do
   say "round $r/$ROUNDS: (d) replay onto the converged $NS_R; (e) raw re-apply onto $NS_RAW1"
   timed "$work/converged-$r.json" "${replay_cmd[@]}"
+  timed "$work/verifyall-$r.json" "${replay_cmd[@]}" --verify-all
   timed "$work/reapply-$r.json" "$RAW" "${raw_args[@]}" --objects "$work/objects.jsonl" --namespace "$NS_RAW1"
 done
 say "(c) kubectl apply --server-side -f DIR ($KUBECTL_N objects into $NS_KC)"
@@ -230,15 +235,17 @@ rounds = range(1, R + 1)
 for r in rounds:
     d = j(f"restore-{r}.json")
     assert d["results"]["create"] == {"done": N}, d["results"]["create"]
-    c = j(f"converged-{r}.json")
-    assert c["totals"]["unchanged"] == N and not any(
-        c["results"][a].get("done") for a in ("create", "change")), c["totals"]
+    for c in (j(f"converged-{r}.json"), j(f"verifyall-{r}.json")):
+        assert c["totals"]["unchanged"] == N and not any(
+            c["results"][a].get("done") for a in ("create", "change")), c["totals"]
 restore = [N / t(f"restore-{r}.json")[0] for r in rounds]
 restore_apply = [N / (j(f"restore-{r}.json")["apply_ms"] / 1000) for r in rounds]
 raw = [N / t(f"raw-{r}.json")[0] for r in rounds]
 records = j("converged-1.json")["records"]
 conv = [records / t(f"converged-{r}.json")[0] for r in rounds]
 conv_read = [records / (j(f"converged-{r}.json")["read_ms"] / 1000) for r in rounds]
+vall = [records / t(f"verifyall-{r}.json")[0] for r in rounds]
+vall_read = [records / (j(f"verifyall-{r}.json")["read_ms"] / 1000) for r in rounds]
 naive = [t(f"reapply-{r}.json")[0] + j(f"converged-{r}.json")["read_ms"] / 1000
          for r in rounds]
 kubectl_s = t("kubectl.out")[0]
@@ -263,12 +270,15 @@ row("(b) raw libcurl SSA loop (same objects, W threads)", med(raw), cpus("raw", 
 row("(c) kubectl apply --server-side -f DIR (one run)", KN / kubectl_s,
     (1000 * t("kubectl.out")[1] / KN, 1000 * t("kubectl.out")[2] / KN))
 row("(d) replay onto the converged namespace, records/s", med(conv), cpus("converged", records))
-print(f"      read+check phase alone: {med(conv_read):.0f} records/s; index LIST "
-      f"{med(j(f'converged-{r}.json')['index_ms'] for r in rounds):.0f} ms; 0 writes")
+print(f"      read+peek phase alone: {med(conv_read):.0f} records/s; index LIST "
+      f"{med(j(f'converged-{r}.json')['index_ms'] for r in rounds):.0f} ms; "
+      f"{med(j(f'converged-{r}.json')['verified'] for r in rounds):.0f} verified; 0 writes")
 row("(e) naive replay ((d)'s read + raw re-apply of all)", N / med(naive))
 if verify_ns:
     print(f"(f) Ed25519 verify alone: {verify_ns / 1000:.0f} us per event: on "
           f"$(nproc) CPUs at most {1e9 / verify_ns * $(nproc):.0f} records/s")
+row("(g) the same with --verify-all (every record verified)", med(vall), cpus("verifyall", records))
+print(f"      read+check phase alone: {med(vall_read):.0f} records/s")
 def verdict(x, goal):
     return f"{x:.2f} (goal >= {goal}: {'PASS' if x >= goal else 'FAIL'})"
 print(f"ratio restore/raw, medians (whole command):  {verdict(med(restore) / med(raw), 0.8)}")
@@ -280,6 +290,8 @@ print(f"converged replay: {med(conv):.0f} records/s (goal >= 20000: "
       f"{'PASS' if med(conv) >= 20000 else 'FAIL'})")
 print(f"ratio converged replay / naive replay:       {med(naive) / (records / med(conv)):.2f} "
       f"(time of the naive one over ours)")
+print(f"ratio converged replay / --verify-all:       {med(conv) / med(vall):.2f} "
+      f"(per round: " + ", ".join(f"{conv[i] / vall[i]:.2f}" for i in range(R)) + ")")
 print("own CPU: user+sys of the command per object; server CPU: kube-apiserver + etcd")
 EOF
 machine

@@ -849,10 +849,11 @@ def test_tampered_events_are_rejected(tb, workdir):
     assert dlq[fresh_key]["m3-error-reason"] == b"SIG_INVALID"
 
 
-def reencode(value, **changes):
-    """value (C3 01, fingerprint, DesiredState body) with fields changed,
-    encoded again with the same schema: what a forger with write access to
-    the topic could make, the signature headers left as they were."""
+def reencode(value, generation_delta):
+    """value (C3 01, fingerprint, DesiredState body) with its generation
+    moved by generation_delta, encoded again with the same schema: what a
+    forger with write access to the topic could make, the signature
+    headers left as they were."""
     import io
 
     import fastavro
@@ -861,7 +862,7 @@ def reencode(value, **changes):
     with open(os.path.join(root, "schemas", "DesiredState.avsc")) as f:
         schema = fastavro.parse_schema(json.load(f))
     event = fastavro.schemaless_reader(io.BytesIO(value[10:]), schema, None)
-    event.update(changes)
+    event["generation"] += generation_delta
     body = io.BytesIO()
     fastavro.schemaless_writer(body, schema, event)
     return value[:10] + body.getvalue()
@@ -885,7 +886,7 @@ def test_forged_winner_falls_back_to_the_valid_record(tb, workdir):
         return key, valid[-1]
 
     winner_key, (_, _, _, value, headers) = latest("o-6")
-    forged = reencode(value, generation=10**9)
+    forged = reencode(value, 10**6)  # generations are microsecond times
     loser_key, (_, _, _, lvalue, lheaders) = latest("o-9")
     damaged = dict(lheaders)
     sig = bytearray(damaged["m3-sig"])
