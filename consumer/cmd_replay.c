@@ -430,10 +430,13 @@ static void replay_cleanup(struct replay *replay) {
 
 /* The whole replay after opening; returns the exit code. */
 static int run_replay(struct replay *replay) {
+  int64_t t0 = listener_now_ms(CLOCK_MONOTONIC);
   char errstr[1024];
   m3b_err_t err;
 
+  replay->open_ms = t0 - replay->started_ms;
   err = locate(replay, errstr, sizeof(errstr));
+  replay->locate_ms = listener_now_ms(CLOCK_MONOTONIC) - t0;
   if (err) {
     M3B_LOG(replay->log, M3B_LOG_ERROR, MODULE, "%s (%s)", errstr,
             m3b_err_name(err));

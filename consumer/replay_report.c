@@ -400,7 +400,10 @@ void replay_print_json(const struct replay *replay, FILE *out) {
                       json_pack("{s:b,s:s}", "committed",
                                 replay->committed_fence, "detail",
                                 replay->handover));
+  json_object_set_new(root, "open_ms", json_integer(replay->open_ms));
+  json_object_set_new(root, "locate_ms", json_integer(replay->locate_ms));
   json_object_set_new(root, "read_ms", json_integer(replay->read_ms));
+  json_object_set_new(root, "verify_ms", json_integer(replay->verify_ms));
   json_object_set_new(root, "index_ms", json_integer(replay->index_ms));
   json_object_set_new(root, "apply_ms", json_integer(replay->apply_ms));
   json_object_set_new(

@@ -164,6 +164,7 @@ struct replay {
   const volatile sig_atomic_t *stop;
   int interrupted;
   int64_t started_ms;
+  int64_t open_ms, locate_ms; /* keys, clients; offsets and the group */
 };
 
 static inline int replay_stopping(const struct replay *replay) {
