@@ -10,7 +10,8 @@
  *      like `run` checks it but for the signature and the manifest's
  *      parse; in full with --verify-all), the latest generation of each
  *      key kept
- *   3. the index (a labelled LIST) and the plan (replay_plan.c)
+ *   3. the index (a labelled LIST, run while step 2 reads) and the plan
+ *      (replay_plan.c)
  *   4. verify (replay_verify.c): every winner the plan would write is
  *      checked in full; a key whose winner fails is read again with every
  *      record checked
@@ -450,7 +451,12 @@ static int run_replay(struct replay *replay) {
             replay->group_state);
     return M3B_EXIT_FAIL;
   }
-  err = replay_read(replay, replay->folds, NULL);
+  /* the LIST of what the cluster holds runs while the topic is read */
+  err = replay_index_start(replay);
+  if (!err)
+    err = replay_read(replay, replay->folds, NULL);
+  if (err || replay_stopping(replay))
+    (void)replay_index_join(replay);
   if (err == M3B_ERR_INTERRUPTED || replay_stopping(replay)) {
     replay->interrupted = 1;
     goto report;

@@ -149,6 +149,9 @@ struct replay {
   size_t results[ACT__COUNT][RES_FAILED + 1];
   size_t index_loaded;
   int64_t index_ms, apply_ms;
+  pthread_t index_thread; /* replay_index_start's */
+  int index_started;
+  m3b_err_t index_err;
   atomic_uint_fast64_t retries;
 
   /* failures, in the order they happened */
@@ -215,8 +218,17 @@ m3b_err_t replay_read(struct replay *replay, m3b_fold_t **folds,
 /* --- replay_plan.c --------------------------------------------------------
  */
 
-/* Tells the index every kind of the final state (so its LIST covers
- * custom resources too), then loads it. */
+/* Starts loading the index (the default kinds) on a thread of its own,
+ * so the LIST runs while the topic is read. */
+m3b_err_t replay_index_start(struct replay *replay);
+
+/* Waits for the load replay_index_start began; its result. A no-op
+ * M3B_OK when none runs. */
+m3b_err_t replay_index_join(struct replay *replay);
+
+/* Waits for that load, then, when the final state has kinds the load did
+ * not list (custom resources, ...), tells the index about them and loads
+ * it again. */
 m3b_err_t replay_load_index(struct replay *replay);
 
 /* Builds replay->items from the folds and the index and counts the

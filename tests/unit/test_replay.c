@@ -101,13 +101,18 @@ static void test_fold_latest_generation_wins(void **state) {
   assert_int_equal(e->record.header_count, 1);
   assert_string_equal(e->record.headers[0].name, "m3-sig");
   assert_memory_equal(e->record.headers[0].value, "sig", 3);
-  /* a newer one wins, wherever it sits */
+  assert_int_equal(e->verified, 0);
+  /* a newer one wins, wherever it sits, with what its check said */
   event = ev(9, M3B_OP_APPLY, 0x99);
+  event.verified = 1;
+  event.record_sha256[0] = 0xab;
   assert_int_equal(
       m3b_fold_offer(fold, make(&r, KEY, "v9", 0, 13), &event, &won), M3B_OK);
   assert_int_equal(won, 1);
   e = m3b_fold_get(fold, KEY);
   assert_int_equal(e->generation, 9);
+  assert_int_equal(e->verified, 1);
+  assert_int_equal(e->record_sha256[0], 0xab);
   assert_memory_equal(e->record.value, "v9", 2);
   assert_int_equal(m3b_fold_count(fold), 1);
   assert_true(m3b_fold_bytes(fold) > strlen(KEY) + 2);
@@ -127,11 +132,13 @@ static void test_fold_delete_and_tombstone(void **state) {
   assert_int_equal(m3b_fold_offer(fold, make(&r, KEY, "a", 0, 1), &event, NULL),
                    M3B_OK);
   event = ev(6, M3B_OP_DELETE, 2);
+  event.verified = 1;
   assert_int_equal(m3b_fold_offer(fold, make(&r, KEY, "d", 0, 2), &event, NULL),
                    M3B_OK);
   e = m3b_fold_get(fold, KEY);
   assert_int_equal(e->state, M3B_FOLD_DELETE);
   assert_int_equal(e->generation, 6);
+  assert_int_equal(e->verified, 1);
   /* the tombstone after the DELETE: forgotten, generation kept, no record */
   assert_int_equal(m3b_fold_offer(fold, make(&r, KEY, NULL, 0, 3), NULL, &won),
                    M3B_OK);
@@ -139,6 +146,7 @@ static void test_fold_delete_and_tombstone(void **state) {
   e = m3b_fold_get(fold, KEY);
   assert_int_equal(e->state, M3B_FOLD_FORGOTTEN);
   assert_int_equal(e->generation, 6);
+  assert_int_equal(e->verified, 0); /* nothing left that was verified */
   assert_null(e->record.value);
   assert_int_equal(m3b_fold_bytes(fold), 0);
   /* a second tombstone changes nothing */
