@@ -335,3 +335,34 @@ out:
   ERR_clear_error();
   return err;
 }
+
+m3b_err_t m3b__pem_private_load(const char *path, const char *passphrase,
+                                const char *type, EVP_PKEY **pkey_out,
+                                char *errstr, size_t errstr_size) {
+  struct m3b_buf pem;
+  m3b_err_t err;
+
+  *pkey_out = NULL;
+  m3b_buf_init(&pem, M3B__KEYFILE_MAX);
+  err = m3b__file_read(path, M3B__KEYFILE_MAX, &pem, errstr, errstr_size);
+  if (!err)
+    err = m3b__pem_private_decode(pem.data, pem.len, passphrase, type, pkey_out,
+                                  errstr, errstr_size);
+  m3b_buf_cleanup_secret(&pem);
+  return err;
+}
+
+m3b_err_t m3b__pem_private_save(EVP_PKEY *pkey, const char *path,
+                                const char *passphrase, char *errstr,
+                                size_t errstr_size) {
+  struct m3b_buf pem;
+  m3b_err_t err;
+
+  m3b_buf_init(&pem, M3B__KEYFILE_MAX);
+  err = m3b__pem_private_encode(pkey, passphrase, &pem);
+  if (!err)
+    err = m3b__file_write(path, pem.data, pem.len, M3B__FILE_PRIVATE, errstr,
+                          errstr_size);
+  m3b_buf_cleanup_secret(&pem);
+  return err;
+}

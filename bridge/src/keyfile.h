@@ -67,4 +67,16 @@ m3b_err_t m3b__pem_public_decode(const uint8_t *pem, size_t len,
 /* Appends pkey's public half as "PUBLIC KEY" PEM to out. */
 m3b_err_t m3b__pem_public_encode(EVP_PKEY *pkey, struct m3b_buf *out);
 
+/* Reads a private key file (at most M3B__KEYFILE_MAX bytes) and decodes it
+ * as m3b__pem_private_decode does; the file's bytes are wiped after. */
+m3b_err_t m3b__pem_private_load(const char *path, const char *passphrase,
+                                const char *type, EVP_PKEY **pkey_out,
+                                char *errstr, size_t errstr_size);
+
+/* Writes pkey as m3b__pem_private_encode PEM to a new private file
+ * (M3B__FILE_PRIVATE: 0600, never replacing one); the PEM is wiped after. */
+m3b_err_t m3b__pem_private_save(EVP_PKEY *pkey, const char *path,
+                                const char *passphrase, char *errstr,
+                                size_t errstr_size);
+
 #endif

@@ -97,19 +97,15 @@ m3b_err_t m3b_seal_key_from_pem(const uint8_t *pem, size_t len,
 m3b_err_t m3b_seal_key_load(const char *path, const char *passphrase,
                             m3b_seal_key_t **key_out, char *errstr,
                             size_t errstr_size) {
-  struct m3b_buf pem;
+  EVP_PKEY *pkey = NULL;
   m3b_err_t err;
 
   *key_out = NULL;
-  m3b_buf_init(&pem, M3B__KEYFILE_MAX);
-  err = m3b__file_read(path, M3B__KEYFILE_MAX, &pem, errstr, errstr_size);
-  if (err)
-    goto out;
-  err = m3b_seal_key_from_pem(pem.data, pem.len, passphrase, key_out, errstr,
+  err = m3b__pem_private_load(path, passphrase, "X25519", &pkey, errstr,
                               errstr_size);
-out:
-  m3b_buf_cleanup_secret(&pem);
-  return err;
+  if (err)
+    return err;
+  return seal_key_wrap(pkey, key_out);
 }
 
 m3b_err_t m3b_seal_key_to_pem(const m3b_seal_key_t *key, const char *passphrase,
@@ -120,18 +116,8 @@ m3b_err_t m3b_seal_key_to_pem(const m3b_seal_key_t *key, const char *passphrase,
 m3b_err_t m3b_seal_key_save(const m3b_seal_key_t *key, const char *path,
                             const char *passphrase, char *errstr,
                             size_t errstr_size) {
-  struct m3b_buf pem;
-  m3b_err_t err;
-
-  m3b_buf_init(&pem, M3B__KEYFILE_MAX);
-  err = m3b_seal_key_to_pem(key, passphrase, &pem);
-  if (err)
-    goto out;
-  err = m3b__file_write(path, pem.data, pem.len, M3B__FILE_PRIVATE, errstr,
-                        errstr_size);
-out:
-  m3b_buf_cleanup_secret(&pem);
-  return err;
+  return m3b__pem_private_save(key->pkey, path, passphrase, errstr,
+                               errstr_size);
 }
 
 void m3b_seal_key_public(const m3b_seal_key_t *key,
