@@ -23,13 +23,9 @@
 #include <m3b/seal_manifest.h>
 
 #define INITIAL_BUCKETS 1024
-/* Objects per LIST page. The serial load asked for JSON pages of 500; the
- * protobuf pages of the parallel load are about half the bytes per object
- * (ConfigMaps of 12 keys: 1.1 KB, managedFields included), and fewer
- * round trips pay; a page larger than the kube client's response limit
- * is retried at LIST_PAGE_SERIAL. */
-#define LIST_PAGE_SERIAL 500
-#define LIST_PAGE 2000
+/* Objects per LIST page: bigger protobuf pages (2000, 5000) were no
+ * faster in bench/bench_index_load.sh, and each page is held whole. */
+#define LIST_PAGE 500
 /* Threads of a parallel load, each listing one kind at a time: enough to
  * hide the round trips of the many empty kinds behind the big one. */
 #define LOAD_THREADS 4
@@ -608,22 +604,9 @@ static m3b_err_t load_one(m3b_index_t *index, m3b_kube_t *kube,
 
   /* the index needs labels, annotations, uid and resourceVersion only */
   err = m3b_kube_list_pages(
-      kube, &ref, M3B_LABEL_MANAGED_BY "=" M3B_MANAGED_BY_VALUE,
-      serial ? LIST_PAGE_SERIAL : LIST_PAGE,
+      kube, &ref, M3B_LABEL_MANAGED_BY "=" M3B_MANAGED_BY_VALUE, LIST_PAGE,
       M3B_KUBE_LIST_METADATA | (serial ? 0 : M3B_KUBE_LIST_COMPACT), load_page,
       &pl, NULL, 0, result);
-  if (err == M3B_ERR_LIMIT && !serial) {
-    /* objects with big metadata: the page outgrew the response limit;
-     * what was put is put again, which changes nothing */
-    M3B_LOG(log, M3B_LOG_INFO, "index",
-            "listing %s %s in %s again with pages of %d: %s", k->api_version,
-            k->kind, ns ? ns : "(cluster)", LIST_PAGE_SERIAL,
-            result ? result->errstr : "page too large");
-    err = m3b_kube_list_pages(
-        kube, &ref, M3B_LABEL_MANAGED_BY "=" M3B_MANAGED_BY_VALUE,
-        LIST_PAGE_SERIAL, M3B_KUBE_LIST_METADATA | M3B_KUBE_LIST_COMPACT,
-        load_page, &pl, NULL, 0, result);
-  }
   if (err == M3B_ERR_KUBE_NOT_FOUND || err == M3B_ERR_KUBE_FORBIDDEN) {
     M3B_LOG(log, M3B_LOG_INFO, "index", "not listing %s %s in %s: %s",
             k->api_version, k->kind, ns ? ns : "(cluster)", m3b_err_name(err));
