@@ -621,6 +621,12 @@ static m3b_err_t perform_once(m3b_kube_t *kube, struct kube_request *req,
   curl_errbuf[0] = '\0';
   rc = curl_easy_perform(curl);
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status_out);
+  {
+    const char *type = NULL;
+    curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &type);
+    snprintf(req->response_type, sizeof(req->response_type), "%s",
+             type ? type : "");
+  }
   /* the hint counts only where a retry is due: throttling and 5xx */
   if (retry_after.seen && (*status_out == 429 || *status_out >= 500) &&
       m3b_kube_parse_retry_after(retry_after.value, (int64_t)time(NULL),

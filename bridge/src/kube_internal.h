@@ -55,6 +55,7 @@ struct kube_request {
   struct m3b_buf *response; /* bounded; holds the body (also of errors) */
   const char *accept;       /* Accept header value; NULL: application/json */
   long timeout_ms;          /* 0: the config's request timeout */
+  char response_type[128];  /* out: the answer's Content-Type, or "" */
   /* streaming (watch) */
   curl_write_callback write_cb;
   void *write_data;

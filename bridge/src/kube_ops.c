@@ -252,6 +252,42 @@ static m3b_err_t add_param(struct m3b_buf *path, const char *key,
   "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, "         \
   "application/json"
 
+/* The same as protobuf first: the apiserver encodes it several times
+ * faster than JSON (kube_proto.c). */
+#define COMPACT_LIST_ACCEPT                                                    \
+  "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;"          \
+  "g=meta.k8s.io;v=v1, " METADATA_LIST_ACCEPT
+
+static int is_protobuf(const char *content_type) {
+  static const char pb[] = "application/vnd.kubernetes.protobuf";
+  return strncmp(content_type, pb, sizeof(pb) - 1) == 0;
+}
+
+/* Decodes a protobuf PartialObjectMetadataList page into the shape of a
+ * JSON list page: {"metadata": {resourceVersion, continue}, "items"}. */
+static m3b_err_t compact_page(const struct m3b_buf *body, const char *what,
+                              json_t **page_out,
+                              struct m3b_kube_result *result) {
+  struct m3b_kube_meta_list list;
+  char why[256];
+  json_t *page;
+  m3b_err_t err =
+      m3b_kube_meta_list_decode(body->data, body->len, &list, why, sizeof(why));
+  if (err) {
+    m3b__kube_result_set(result, result ? result->http_status : 0, "%s: %s",
+                         what, why);
+    return err;
+  }
+  page = json_pack("{s:{s:s, s:s}, s:O}", "metadata", "resourceVersion",
+                   list.resource_version, "continue", list.continue_token,
+                   "items", list.items);
+  m3b_kube_meta_list_cleanup(&list);
+  if (!page)
+    return M3B_ERR_NOMEM;
+  *page_out = page;
+  return M3B_OK;
+}
+
 /* Wipes and releases a page's items: listed Secrets hold plaintext. */
 static void release_items(json_t *items) {
   size_t i;
@@ -313,16 +349,20 @@ m3b_err_t m3b_kube_list_pages(m3b_kube_t *kube, const struct m3b_kube_ref *ref,
       goto out;
     request_init(&req, "GET", (const char *)path.data, &body);
     if (flags & M3B_KUBE_LIST_METADATA)
-      req.accept = METADATA_LIST_ACCEPT;
+      req.accept = (flags & M3B_KUBE_LIST_COMPACT) ? COMPACT_LIST_ACCEPT
+                                                   : METADATA_LIST_ACCEPT;
     err = m3b__kube_perform(kube, &req, what, result);
-    if (!err)
+    if (!err && is_protobuf(req.response_type)) {
+      err = compact_page(&body, what, &page, result);
+    } else if (!err) {
       err = parse_body(&body, what, &page, result);
+    }
     m3b_buf_cleanup_secret(&body);
     if (err)
       goto out;
     md = json_object_get(page, "metadata");
     rv = json_string_value(json_object_get(md, "resourceVersion"));
-    if (rv && resource_version_out && resource_version_size)
+    if (rv && *rv && resource_version_out && resource_version_size)
       snprintf(resource_version_out, resource_version_size, "%s", rv);
     next = json_string_value(json_object_get(md, "continue"));
     free(cont);

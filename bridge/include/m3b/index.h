@@ -15,10 +15,16 @@
  * the applier stays in the index as a deleted entry, so a redelivered
  * older APPLY cannot bring it back while the process lives.
  *
- * Threads: every call may be made from several threads at once (one mutex).
- * Callers that read an entry, decide and then write it must make sure no
- * other thread works on the same key meanwhile (the listener dispatches by
- * key, so it does).
+ * Threads: every call may be made from several threads at once (one mutex),
+ * except m3b_index_load_reset (see there). Callers that read an entry,
+ * decide and then write it must make sure no other thread works on the
+ * same key meanwhile (the listener dispatches by key, so it does).
+ *
+ * A load lists several kinds at once (a few threads of its own) and asks
+ * for metadata as protobuf, which the apiserver encodes about five times
+ * faster than JSON; a caller that learns of more kinds while the defaults
+ * load (a replay reading its topic) lists them with a second
+ * m3b_index_load_kinds at the same time.
  */
 #ifndef M3B_INDEX_H
 #define M3B_INDEX_H
@@ -129,10 +135,47 @@ struct m3b_index_scope {
  * skipped with a log line. *loaded_out (may be NULL) counts the entries
  * put. Stops at the first other failure (transport, 5xx: retry later) and
  * returns it with result (may be NULL) filled. Secret data read by the
- * LIST is wiped before it is freed. */
+ * LIST is wiped before it is freed. The same as m3b_index_load_reset
+ * then m3b_index_load_kinds with M3B_INDEX_LOAD_DEFAULTS |
+ * M3B_INDEX_LOAD_NOTED. */
 m3b_err_t m3b_index_load(m3b_index_t *index, m3b_kube_t *kube,
                          const struct m3b_index_scope *scope, m3b_log_t *log,
                          size_t *loaded_out, struct m3b_kube_result *result);
+
+/* Flags of m3b_index_load_kinds: which kinds, and how. */
+#define M3B_INDEX_LOAD_DEFAULTS 0x1u /* the default kinds (above) */
+#define M3B_INDEX_LOAD_NOTED 0x2u    /* every kind noted so far */
+/* one request at a time, JSON metadata pages of 500: the load as it was,
+ * which benchmarks compare against */
+#define M3B_INDEX_LOAD_SERIAL 0x4u
+
+/* Forgets what earlier loads found: the kinds listed completely
+ * (m3b_index_listed) and the keys of other planes' objects
+ * (m3b_index_foreign). Entries stay. m3b_index_load calls it first.
+ * Thread contract: no load, m3b_index_listed or m3b_index_foreign may run
+ * on the index meanwhile. */
+void m3b_index_load_reset(m3b_index_t *index);
+
+/* Lists the managed objects of the kinds flags selects
+ * (M3B_INDEX_LOAD_DEFAULTS, M3B_INDEX_LOAD_NOTED: the noted kinds are
+ * copied when the call starts) into the index as m3b_index_load does,
+ * adding to what was found since the last m3b_index_load_reset, with no
+ * reset of its own. Several kinds are listed at once (a few threads, one
+ * request each, protobuf metadata pages), unless M3B_INDEX_LOAD_SERIAL.
+ * Errors, *loaded_out and result as m3b_index_load; when several kinds
+ * fail, the first failure is returned.
+ *
+ * Thread contract: calls may run at the same time as each other (say the
+ * defaults on one thread while another reads Kafka, then the kinds that
+ * reading noted) and as get / put / observe / each; the index ends up
+ * with the union, and a kind listed by both simply has its entries put
+ * twice. A key the applier puts while a load lists its kind may be
+ * overwritten by the listed (older) state: load before applying. */
+m3b_err_t m3b_index_load_kinds(m3b_index_t *index, m3b_kube_t *kube,
+                               const struct m3b_index_scope *scope,
+                               unsigned flags, m3b_log_t *log,
+                               size_t *loaded_out,
+                               struct m3b_kube_result *result);
 
 /* Most key prefixes (m3b_index_prefix) an index remembers. */
 #define M3B_INDEX_MAX_PREFIXES 1024
