@@ -209,6 +209,10 @@ m3b_err_t listener_open(struct listener *listener, char *errstr,
  * failures with backoff until *stop_requested. */
 m3b_err_t listener_load_index(struct listener *listener);
 
+/* The same for only the kinds flags selects, added to what the index has
+ * (m3b_applier_load_index_kinds); flags 0 is listener_load_index. */
+m3b_err_t listener_load_index_kinds(struct listener *listener, unsigned flags);
+
 /* Starts the WATCH of the managed objects that keeps the index current
  * (objects deleted or changed by hand, other replicas' writes) and tells
  * /readyz whether the apiserver answers it. */

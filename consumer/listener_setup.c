@@ -209,14 +209,20 @@ m3b_err_t listener_open(struct listener *listener, char *errstr,
 }
 
 m3b_err_t listener_load_index(struct listener *listener) {
+  return listener_load_index_kinds(listener, 0);
+}
+
+m3b_err_t listener_load_index_kinds(struct listener *listener, unsigned flags) {
   char errstr[512];
   long long delay = listener->initial_backoff_ms;
   size_t loaded = 0;
   m3b_err_t err;
 
   for (;;) {
-    err = m3b_applier_load_index(listener->applier, &loaded, errstr,
-                                 sizeof(errstr));
+    err = flags ? m3b_applier_load_index_kinds(listener->applier, flags,
+                                               &loaded, errstr, sizeof(errstr))
+                : m3b_applier_load_index(listener->applier, &loaded, errstr,
+                                         sizeof(errstr));
     if (!err) {
       M3B_LOG(listener->log, M3B_LOG_INFO, MODULE,
               "index loaded: %zu managed object(s)", loaded);

@@ -77,13 +77,12 @@ m3b_err_t replay_load_index(struct replay *replay) {
   for (i = 0; i < replay->workers; i++)
     (void)m3b_fold_each(replay->folds[i], note_unlisted, &ctx);
   if (ctx.unlisted) {
-    /* kinds beyond the defaults (custom resources, ...): list again with
-     * them; a load lists every kind it knows */
+    /* kinds beyond the defaults (custom resources, ...): list them too */
     int64_t t0 = listener_now_ms(CLOCK_MONOTONIC);
     M3B_LOG(replay->log, M3B_LOG_INFO, MODULE,
-            "the topic has %zu kind(s) beyond the defaults: listing again",
+            "the topic has %zu kind(s) beyond the defaults: listing them",
             ctx.unlisted);
-    err = listener_load_index(replay->listener);
+    err = listener_load_index_kinds(replay->listener, M3B_INDEX_LOAD_NOTED);
     replay->index_ms += listener_now_ms(CLOCK_MONOTONIC) - t0;
   }
   replay->index_loaded = m3b_index_count(ctx.index);

@@ -177,8 +177,9 @@ m3b_index_t *m3b_applier_index(m3b_applier_t *applier) {
   return applier ? applier->index : NULL;
 }
 
-m3b_err_t m3b_applier_load_index(m3b_applier_t *applier, size_t *loaded_out,
-                                 char *errstr, size_t errstr_size) {
+m3b_err_t m3b_applier_load_index_kinds(m3b_applier_t *applier, unsigned flags,
+                                       size_t *loaded_out, char *errstr,
+                                       size_t errstr_size) {
   struct m3b_index_scope scope;
   struct m3b_kube_result result;
   m3b_err_t err;
@@ -199,12 +200,22 @@ m3b_err_t m3b_applier_load_index(m3b_applier_t *applier, size_t *loaded_out,
                 m3b_err_name(err), result.errstr);
     return err;
   }
-  err = m3b_index_load(applier->index, applier->kube, &scope, applier->log,
-                       loaded_out, &result);
+  err = m3b_index_load_kinds(applier->index, applier->kube, &scope, flags,
+                             applier->log, loaded_out, &result);
   if (err)
     m3b__errstr(errstr, errstr_size, "loading the index: %s: %s",
                 m3b_err_name(err), result.errstr);
   return err;
+}
+
+m3b_err_t m3b_applier_load_index(m3b_applier_t *applier, size_t *loaded_out,
+                                 char *errstr, size_t errstr_size) {
+  if (!applier)
+    return M3B_ERR_INVALID_ARG;
+  m3b_index_load_reset(applier->index);
+  return m3b_applier_load_index_kinds(
+      applier, M3B_INDEX_LOAD_DEFAULTS | M3B_INDEX_LOAD_NOTED, loaded_out,
+      errstr, errstr_size);
 }
 
 static void outcome_init(struct m3b_outcome *out) {

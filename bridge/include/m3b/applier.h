@@ -142,6 +142,15 @@ void m3b_applier_destroy(m3b_applier_t *applier);
 m3b_err_t m3b_applier_load_index(m3b_applier_t *applier, size_t *loaded_out,
                                  char *errstr, size_t errstr_size);
 
+/* Adds the kinds flags selects (M3B_INDEX_LOAD_DEFAULTS, _NOTED: see
+ * m3b_index_load_kinds) to the index without forgetting what earlier loads
+ * found; runs alongside another load (a replay lists the default kinds
+ * while it reads its topic, then the kinds the topic named). Errors as
+ * m3b_applier_load_index. */
+m3b_err_t m3b_applier_load_index_kinds(m3b_applier_t *applier, unsigned flags,
+                                       size_t *loaded_out, char *errstr,
+                                       size_t errstr_size);
+
 /* The index (returned-borrowed, lives as long as the applier), for a
  * watcher or metrics. */
 m3b_index_t *m3b_applier_index(m3b_applier_t *applier);
