@@ -6,9 +6,8 @@
  * load, protobuf metadata pages), and what a WATCH tells it
  * (m3b_index_observe).
  *
- * The table doubles when it holds more keys than buckets; keys are copied
- * into their entries. Nothing secret is stored: only keys, numbers, hashes
- * and uids.
+ * The table is keytable.h's; keys are copied into their entries. Nothing secret
+ * is stored: only keys, numbers, hashes and uids.
  */
 #include <m3b/index.h>
 
@@ -20,9 +19,9 @@
 #include <jansson.h>
 
 #include "errstr.h"
+#include "keytable.h"
 #include <m3b/seal_manifest.h>
 
-#define INITIAL_BUCKETS 1024
 /* Objects per LIST page: bigger protobuf pages (2000, 5000) were no
  * faster in bench/bench_index_load.sh, and each page is held whole. */
 #define LIST_PAGE 500
@@ -31,8 +30,7 @@
 #define LOAD_THREADS 4
 
 struct node {
-  struct node *next;
-  uint64_t hash;
+  struct m3b__keynode link; /* first: a keynode is its node */
   struct m3b_index_entry entry;
   char key[]; /* NUL-terminated */
 };
@@ -46,9 +44,7 @@ struct kind {
 
 struct m3b_index {
   pthread_mutex_t lock;
-  struct node **buckets;
-  size_t bucket_count; /* a power of two */
-  size_t count;
+  struct m3b__keytable table; /* of struct node */
   struct kind kinds[M3B_INDEX_MAX_KINDS];
   size_t kind_count;
   char **prefixes; /* "group/version/Kind/ns/" of live entries, first seen
@@ -87,26 +83,18 @@ _Static_assert(sizeof(default_kinds) / sizeof(default_kinds[0]) ==
                "DEFAULT_KIND_COUNT must count default_kinds");
 
 static uint64_t hash_key(const char *key) {
-  uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-  for (; *key; key++) {
-    h ^= (uint8_t)*key;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
+  return m3b__hash(key, strlen(key));
 }
 
 m3b_index_t *m3b_index_new(char *errstr, size_t errstr_size) {
   m3b_index_t *index = calloc(1, sizeof(*index));
-  if (index)
-    index->buckets = calloc(INITIAL_BUCKETS, sizeof(struct node *));
-  if (!index || !index->buckets) {
+  if (!index || m3b__keytable_init(&index->table) != M3B_OK) {
     free(index);
     m3b__errstr(errstr, errstr_size, "index: out of memory");
     return NULL;
   }
-  index->bucket_count = INITIAL_BUCKETS;
   if (pthread_mutex_init(&index->lock, NULL) != 0) {
-    free(index->buckets);
+    m3b__keytable_cleanup(&index->table, NULL);
     free(index);
     m3b__errstr(errstr, errstr_size, "index: cannot create its mutex");
     return NULL;
@@ -114,19 +102,15 @@ m3b_index_t *m3b_index_new(char *errstr, size_t errstr_size) {
   return index;
 }
 
+static void free_node(struct m3b__keynode *node) {
+  free(node);
+}
+
 void m3b_index_destroy(m3b_index_t *index) {
   size_t i;
   if (!index)
     return;
-  for (i = 0; i < index->bucket_count; i++) {
-    struct node *n = index->buckets[i];
-    while (n) {
-      struct node *next = n->next;
-      free(n);
-      n = next;
-    }
-  }
-  free(index->buckets);
+  m3b__keytable_cleanup(&index->table, free_node);
   for (i = 0; i < index->prefix_count; i++)
     free(index->prefixes[i]);
   free(index->prefixes);
@@ -135,36 +119,9 @@ void m3b_index_destroy(m3b_index_t *index) {
   free(index);
 }
 
-/* Caller holds the lock. */
-static struct node **find_slot(m3b_index_t *index, const char *key,
-                               uint64_t hash) {
-  struct node **slot = &index->buckets[hash & (index->bucket_count - 1)];
-  while (*slot && ((*slot)->hash != hash || strcmp((*slot)->key, key) != 0))
-    slot = &(*slot)->next;
-  return slot;
-}
-
-/* Doubles the bucket array; on allocation failure the table stays as it
- * was (longer chains, still correct). Caller holds the lock. */
-static void grow(m3b_index_t *index) {
-  size_t new_count = index->bucket_count * 2;
-  struct node **buckets = calloc(new_count, sizeof(struct node *));
-  size_t i;
-  if (!buckets)
-    return;
-  for (i = 0; i < index->bucket_count; i++) {
-    struct node *n = index->buckets[i];
-    while (n) {
-      struct node *next = n->next;
-      size_t b = n->hash & (new_count - 1);
-      n->next = buckets[b];
-      buckets[b] = n;
-      n = next;
-    }
-  }
-  free(index->buckets);
-  index->buckets = buckets;
-  index->bucket_count = new_count;
+/* The node of key, or NULL. Caller holds the lock. */
+static struct node *find(m3b_index_t *index, const char *key, uint64_t hash) {
+  return (struct node *)*m3b__keytable_slot(&index->table, key, hash);
 }
 
 m3b_err_t m3b_index_get(m3b_index_t *index, const char *key,
@@ -174,7 +131,7 @@ m3b_err_t m3b_index_get(m3b_index_t *index, const char *key,
   if (!index || !key || !entry_out)
     return M3B_ERR_INVALID_ARG;
   pthread_mutex_lock(&index->lock);
-  n = *find_slot(index, key, hash_key(key));
+  n = find(index, key, hash_key(key));
   if (n) {
     *entry_out = n->entry;
     err = M3B_OK;
@@ -219,27 +176,24 @@ static void note_prefix(m3b_index_t *index, const char *key) {
 static m3b_err_t put_locked(m3b_index_t *index, const char *key, size_t key_len,
                             uint64_t hash,
                             const struct m3b_index_entry *entry) {
-  struct node **slot = find_slot(index, key, hash);
+  struct m3b__keynode **slot = m3b__keytable_slot(&index->table, key, hash);
   struct node *n;
   if (!entry->deleted)
     note_prefix(index, key);
   if (*slot) {
-    (*slot)->entry = *entry;
+    ((struct node *)*slot)->entry = *entry;
     return M3B_OK;
   }
-  if (index->count >= M3B_INDEX_MAX_ENTRIES)
+  if (index->table.count >= M3B_INDEX_MAX_ENTRIES)
     return M3B_ERR_LIMIT;
   n = malloc(sizeof(*n) + key_len + 1);
   if (!n)
     return M3B_ERR_NOMEM;
-  n->next = NULL;
-  n->hash = hash;
+  n->link.hash = hash;
   n->entry = *entry;
   memcpy(n->key, key, key_len + 1);
-  *slot = n;
-  index->count++;
-  if (index->count > index->bucket_count)
-    grow(index);
+  n->link.key = n->key;
+  m3b__keytable_insert(&index->table, slot, &n->link);
   return M3B_OK;
 }
 
@@ -320,7 +274,7 @@ m3b_err_t m3b_index_observe(m3b_index_t *index, const char *plane,
   ours = found == M3B_OK && strcmp(live_key, key) == 0;
   hash = hash_key(key);
   pthread_mutex_lock(&index->lock);
-  n = *find_slot(index, key, hash);
+  n = find(index, key, hash);
   if (ours && (!n || live.generation > n->entry.generation)) {
     err = put_locked(index, key, key_len, hash, &live);
   } else if (n && !n->entry.drifted) {
@@ -343,16 +297,13 @@ m3b_err_t m3b_index_observe(m3b_index_t *index, const char *plane,
 
 m3b_err_t m3b_index_remove(m3b_index_t *index, const char *key) {
   m3b_err_t err = M3B_ERR_NOT_FOUND;
-  struct node **slot;
+  struct m3b__keynode **slot;
   if (!index || !key)
     return M3B_ERR_INVALID_ARG;
   pthread_mutex_lock(&index->lock);
-  slot = find_slot(index, key, hash_key(key));
+  slot = m3b__keytable_slot(&index->table, key, hash_key(key));
   if (*slot) {
-    struct node *n = *slot;
-    *slot = n->next;
-    free(n);
-    index->count--;
+    free(m3b__keytable_remove(&index->table, slot));
     err = M3B_OK;
   }
   pthread_mutex_unlock(&index->lock);
@@ -364,7 +315,7 @@ size_t m3b_index_count(m3b_index_t *index) {
   if (!index)
     return 0;
   pthread_mutex_lock(&index->lock);
-  count = index->count;
+  count = index->table.count;
   pthread_mutex_unlock(&index->lock);
   return count;
 }
@@ -836,18 +787,25 @@ m3b_err_t m3b_index_load(m3b_index_t *index, m3b_kube_t *kube,
                               log, loaded_out, result);
 }
 
+struct each_ctx {
+  int (*fn)(const char *key, const struct m3b_index_entry *entry, void *opaque);
+  void *opaque;
+};
+
+static int each_node(struct m3b__keynode *node, void *opaque) {
+  const struct each_ctx *ctx = opaque;
+  const struct node *n = (const struct node *)node;
+  return ctx->fn(n->key, &n->entry, ctx->opaque);
+}
+
 int m3b_index_each(m3b_index_t *index,
                    int (*fn)(const char *key,
                              const struct m3b_index_entry *entry, void *opaque),
                    void *opaque) {
-  size_t i;
-  int rc = 0;
+  struct each_ctx ctx = {fn, opaque};
+  int rc;
   pthread_mutex_lock(&index->lock);
-  for (i = 0; i < index->bucket_count && !rc; i++) {
-    const struct node *n;
-    for (n = index->buckets[i]; n && !rc; n = n->next)
-      rc = fn(n->key, &n->entry, opaque);
-  }
+  rc = m3b__keytable_each(&index->table, each_node, &ctx);
   pthread_mutex_unlock(&index->lock);
   return rc;
 }

@@ -4,7 +4,7 @@
  * state and one heap copy of its record (topic, key, value, headers in a
  * single allocation, so replacing a winner is one free and one malloc).
  *
- * The table doubles when it holds more keys than buckets. Values are
+ * The table is keytable.h's. Values are
  * signed, sealed events: nothing in them is plaintext secret data, so the
  * copies need no wiping.
  */
@@ -14,12 +14,10 @@
 #include <string.h>
 
 #include "errstr.h"
-
-#define INITIAL_BUCKETS 1024
+#include "keytable.h"
 
 struct node {
-  struct node *next;
-  uint64_t hash;
+  struct m3b__keynode link; /* first: a keynode is its node */
   struct m3b_fold_entry entry;
   void *copy;       /* the record copy, or NULL */
   size_t copy_size; /* its bytes */
@@ -27,79 +25,30 @@ struct node {
 };
 
 struct m3b_fold {
-  struct node **buckets;
-  size_t bucket_count; /* a power of two */
-  size_t count;
+  struct m3b__keytable table; /* of struct node */
   size_t bytes;
 };
 
-static uint64_t hash_key(const char *key) {
-  uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-  for (; *key; key++) {
-    h ^= (uint8_t)*key;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
 m3b_fold_t *m3b_fold_new(char *errstr, size_t errstr_size) {
   m3b_fold_t *fold = calloc(1, sizeof(*fold));
-  if (fold)
-    fold->buckets = calloc(INITIAL_BUCKETS, sizeof(struct node *));
-  if (!fold || !fold->buckets) {
+  if (!fold || m3b__keytable_init(&fold->table) != M3B_OK) {
     free(fold);
     m3b__errstr(errstr, errstr_size, "fold: out of memory");
     return NULL;
   }
-  fold->bucket_count = INITIAL_BUCKETS;
   return fold;
 }
 
+static void free_node(struct m3b__keynode *node) {
+  free(((struct node *)node)->copy);
+  free(node);
+}
+
 void m3b_fold_destroy(m3b_fold_t *fold) {
-  size_t i;
   if (!fold)
     return;
-  for (i = 0; i < fold->bucket_count; i++) {
-    struct node *n = fold->buckets[i];
-    while (n) {
-      struct node *next = n->next;
-      free(n->copy);
-      free(n);
-      n = next;
-    }
-  }
-  free(fold->buckets);
+  m3b__keytable_cleanup(&fold->table, free_node);
   free(fold);
-}
-
-static struct node **find_slot(const m3b_fold_t *fold, const char *key,
-                               uint64_t hash) {
-  struct node **slot = &fold->buckets[hash & (fold->bucket_count - 1)];
-  while (*slot && ((*slot)->hash != hash || strcmp((*slot)->key, key) != 0))
-    slot = &(*slot)->next;
-  return slot;
-}
-
-/* Doubles the bucket array; on allocation failure the table stays as it
- * was (longer chains, still correct). */
-static void grow(m3b_fold_t *fold) {
-  size_t new_count = fold->bucket_count * 2, i;
-  struct node **buckets = calloc(new_count, sizeof(struct node *));
-  if (!buckets)
-    return;
-  for (i = 0; i < fold->bucket_count; i++) {
-    struct node *n = fold->buckets[i];
-    while (n) {
-      struct node *next = n->next;
-      size_t b = n->hash & (new_count - 1);
-      n->next = buckets[b];
-      buckets[b] = n;
-      n = next;
-    }
-  }
-  free(fold->buckets);
-  fold->buckets = buckets;
-  fold->bucket_count = new_count;
 }
 
 /* Adds n to *total unless it would overflow. */
@@ -214,7 +163,7 @@ static m3b_err_t take(m3b_fold_t *fold, struct node *n,
 m3b_err_t m3b_fold_offer(m3b_fold_t *fold, const struct m3b_record *record,
                          const struct m3b_fold_event *event, int *won_out) {
   char key[M3B_OBJKEY_MAX + 1];
-  struct node **slot;
+  struct m3b__keynode **slot;
   struct node *n;
   uint64_t hash;
   m3b_err_t err;
@@ -230,10 +179,10 @@ m3b_err_t m3b_fold_offer(m3b_fold_t *fold, const struct m3b_record *record,
   key[record->key_len] = '\0';
   if (strlen(key) != record->key_len)
     return M3B_ERR_INVALID_ARG; /* a NUL inside is no object key */
-  hash = hash_key(key);
-  slot = find_slot(fold, key, hash);
+  hash = m3b__hash(key, record->key_len);
+  slot = m3b__keytable_slot(&fold->table, key, hash);
   if (*slot) {
-    n = *slot;
+    n = (struct node *)*slot;
     /* older or the same generation: the first stays; a forgotten key
      * keeps its last generation so only a newer event revives it */
     if (event && event->generation <= n->entry.generation)
@@ -245,13 +194,14 @@ m3b_err_t m3b_fold_offer(m3b_fold_t *fold, const struct m3b_record *record,
       *won_out = 1;
     return err;
   }
-  if (fold->count >= M3B_FOLD_MAX_ENTRIES)
+  if (fold->table.count >= M3B_FOLD_MAX_ENTRIES)
     return M3B_ERR_LIMIT;
   n = calloc(1, sizeof(*n) + record->key_len + 1);
   if (!n)
     return M3B_ERR_NOMEM;
-  n->hash = hash;
+  n->link.hash = hash;
   memcpy(n->key, key, record->key_len + 1);
+  n->link.key = n->key;
   n->entry.key = n->key;
   n->entry.generation = -1;
   n->entry.state = M3B_FOLD_FORGOTTEN;
@@ -260,10 +210,7 @@ m3b_err_t m3b_fold_offer(m3b_fold_t *fold, const struct m3b_record *record,
     free(n);
     return err;
   }
-  *slot = n;
-  fold->count++;
-  if (fold->count > fold->bucket_count)
-    grow(fold);
+  m3b__keytable_insert(&fold->table, slot, &n->link);
   if (won_out)
     *won_out = 1;
   return M3B_OK;
@@ -271,32 +218,36 @@ m3b_err_t m3b_fold_offer(m3b_fold_t *fold, const struct m3b_record *record,
 
 const struct m3b_fold_entry *m3b_fold_get(const m3b_fold_t *fold,
                                           const char *key) {
-  struct node *n;
+  const struct node *n;
   if (!fold || !key)
     return NULL;
-  n = *find_slot(fold, key, hash_key(key));
+  n = (const struct node *)m3b__keytable_get(&fold->table, key);
   return n ? &n->entry : NULL;
 }
 
 size_t m3b_fold_count(const m3b_fold_t *fold) {
-  return fold ? fold->count : 0;
+  return fold ? fold->table.count : 0;
 }
 
 size_t m3b_fold_bytes(const m3b_fold_t *fold) {
   return fold ? fold->bytes : 0;
 }
 
+struct each_ctx {
+  int (*fn)(const struct m3b_fold_entry *entry, void *opaque);
+  void *opaque;
+};
+
+static int each_node(struct m3b__keynode *node, void *opaque) {
+  const struct each_ctx *ctx = opaque;
+  return ctx->fn(&((const struct node *)node)->entry, ctx->opaque);
+}
+
 int m3b_fold_each(const m3b_fold_t *fold,
                   int (*fn)(const struct m3b_fold_entry *entry, void *opaque),
                   void *opaque) {
-  size_t i;
-  int rc = 0;
+  struct each_ctx ctx = {fn, opaque};
   if (!fold)
     return 0;
-  for (i = 0; i < fold->bucket_count && !rc; i++) {
-    const struct node *n;
-    for (n = fold->buckets[i]; n && !rc; n = n->next)
-      rc = fn(&n->entry, opaque);
-  }
-  return rc;
+  return m3b__keytable_each(&fold->table, each_node, &ctx);
 }
