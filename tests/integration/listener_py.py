@@ -17,76 +17,29 @@ import urllib.request
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from testbed_py import watermarks
+from testbed_py import (LISTENER, control_client, publisher,
+                        require_programs, watermarks, write_configs)
 
-PUBLISHER = os.environ.get("M3B_PUBLISHER", "")
-LISTENER = os.environ.get("M3B_LISTENER", "")
 PLANE = "ui"
 NAMESPACE = "m3-ui"
 DESIRED = f"m3.{PLANE}.desired"
 GROUP = f"m3bridge-{PLANE}"
 
 
-def kafka_block(tb, user, password_file):
-    return f"""kafka:
-  bootstrap.servers: {tb['M3B_TB_KAFKA_SASL_BOOTSTRAP']}
-  security.protocol: SASL_SSL
-  sasl.mechanisms: {tb['M3B_TB_KAFKA_SASL_MECHANISM']}
-  sasl.username: {user}
-  sasl.password_file: {password_file}
-  ssl.ca.location: {tb['M3B_TB_KAFKA_CA']}
-"""
-
-
-def make_workdir(d, tb, run, listener_settings=""):
-    """Keys, publisher.yaml and listener.yaml for plane ui in folder d;
-    creates the plane's topics (3 partitions) when missing."""
-    for exe, name in ((PUBLISHER, "M3B_PUBLISHER"), (LISTENER, "M3B_LISTENER")):
-        if not exe or not os.access(exe, os.X_OK):
-            pytest.fail(f"{name} does not name the built program", pytrace=False)
-    user = tb.get("M3B_TB_KAFKA_LISTENER_USER_UI")
-    if not user:
-        pytest.fail("the test bed has no plane 'ui': restart it with "
-                    "tests/testbed/testbed down && tests/testbed/testbed up",
-                    pytrace=False)
-    for args in (["keygen", "--out", str(d)],
-                 ["keygen", "--seal", "--out", str(d)]):
-        subprocess.run([PUBLISHER] + args, check=True, capture_output=True)
-    (d / "trusted").mkdir()
-    (d / "trusted" / "control.pem").write_bytes(
-        (d / "signing.pub.pem").read_bytes())
-    (d / "publisher.yaml").write_text(f"""
-plane: {PLANE}
-publisher.id: it-ui-{os.getpid()}
-signing.key_file: {d}/signing.key
-sealing.listener_key_file: {d}/sealing.pub.pem
-topics:
-  replication_factor: 1
-  partitions: 3
-""" + kafka_block(tb, tb["M3B_TB_KAFKA_CONTROL_USER"],
-                  tb["M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"]))
-    (d / "listener.yaml").write_text(f"""
-plane: {PLANE}
-listener.id: ui-{run}
-listener.namespaces: [{NAMESPACE}]
-listener.trusted_keys_dir: {d}/trusted
-listener.sealing_key_file: {d}/sealing.key
-heartbeat.interval_ms: 1000
-shutdown.grace_ms: 5000
-kube.kubeconfig: {tb['M3B_TB_KUBE_LISTENER_KUBECONFIG']}
-{listener_settings}
-""" + kafka_block(tb, user, tb["M3B_TB_KAFKA_LISTENER_PASSWORD_FILE_UI"]))
+def make_workdir(d, tb, run, settings=None):
+    """Keys, publisher.yaml and listener.yaml for plane ui in folder d,
+    the listener's settings plus settings ({dotted name: value}); creates
+    the plane's topics (3 partitions) when missing and moves the group past
+    their backlog."""
+    require_programs("M3B_PUBLISHER", "M3B_LISTENER")
+    write_configs(tb, d, PLANE, {"publisher.id": f"it-ui-{os.getpid()}"}, {
+        "listener.id": f"ui-{run}", "listener.namespaces": [NAMESPACE],
+        "heartbeat.interval_ms": 1000, "shutdown.grace_ms": 5000,
+        **(settings or {})})
     r = publisher(d, ["topics", "create"])
     assert r.returncode == 0, r.stdout + r.stderr
     commit_past_backlog(tb)
     return d
-
-
-def publisher(d, args, stdin=None, timeout=120):
-    return subprocess.run([PUBLISHER] + args[:1] +
-                          ["--config", str(d / "publisher.yaml")] + args[1:],
-                          input=stdin, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def configmaps_yaml(names, labels=None):
@@ -133,14 +86,7 @@ def commit_past_backlog(tb):
 def produce_unsigned(tb, key):
     """An unsigned record on the desired topic, as the control plane's
     principal: the listener rejects it (SIG_MISSING)."""
-    p = Producer({
-        "bootstrap.servers": tb["M3B_TB_KAFKA_SASL_BOOTSTRAP"],
-        "security.protocol": "SASL_SSL",
-        "sasl.mechanisms": tb["M3B_TB_KAFKA_SASL_MECHANISM"],
-        "sasl.username": tb["M3B_TB_KAFKA_CONTROL_USER"],
-        "sasl.password": open(
-            tb["M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"]).read().strip(),
-        "ssl.ca.location": tb["M3B_TB_KAFKA_CA"]})
+    p = Producer(control_client(tb))
     p.produce(DESIRED, key=key.encode(), value=b"\xc3\x01not signed")
     assert p.flush(30) == 0
 

@@ -21,10 +21,9 @@ import uuid
 import fastavro
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-from testbed_py import SOURCE, watermarks
+from testbed_py import (BRISK, LISTENER, SOURCE, publisher, require_programs,
+                        watermarks, write_configs)
 
-PUBLISHER = os.environ.get("M3B_PUBLISHER", "")
-LISTENER = os.environ.get("M3B_LISTENER", "")
 TESTBED = os.path.join(SOURCE, "tests", "testbed", "testbed")
 
 
@@ -108,67 +107,20 @@ class Plane:
     """A plane's keys, publisher and listener configurations in workdir."""
 
     def __init__(self, tb, workdir, plane, namespaces, listener_id):
-        for exe, name in ((PUBLISHER, "M3B_PUBLISHER"),
-                          (LISTENER, "M3B_LISTENER")):
-            if not exe or not os.access(exe, os.X_OK):
-                pytest.fail(f"{name} does not name the built program",
-                            pytrace=False)
+        require_programs("M3B_PUBLISHER", "M3B_LISTENER")
         self.tb, self.d, self.plane = tb, workdir, plane
         self.desired = f"m3.{plane}.desired"
         self.status_topic = f"m3.{plane}.status"
         self.group = f"m3bridge-{plane}"
-        d = workdir
-        for args in (["keygen", "--out", str(d)],
-                     ["keygen", "--seal", "--out", str(d)]):
-            subprocess.run([PUBLISHER] + args, check=True,
-                           capture_output=True)
-        (d / "trusted").mkdir()
-        (d / "trusted" / "control.pem").write_bytes(
-            (d / "signing.pub.pem").read_bytes())
-        up = plane.upper().replace("-", "_")
-        (d / "publisher.yaml").write_text(f"""
-plane: {plane}
-publisher.id: {plane}-{os.getpid()}-{uuid.uuid4().hex[:6]}
-signing.key_file: {d}/signing.key
-sealing.listener_key_file: {d}/sealing.pub.pem
-topics:
-  replication_factor: 1
-  partitions: 3
-""" + self._kafka(tb["M3B_TB_KAFKA_CONTROL_USER"],
-                  tb["M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"]))
-        (d / "listener.yaml").write_text(f"""
-plane: {plane}
-listener.id: {listener_id}
-listener.namespaces: [{", ".join(namespaces)}]
-listener.trusted_keys_dir: {d}/trusted
-listener.sealing_key_file: {d}/sealing.key
-listener.workers: 4
-heartbeat.interval_ms: 1000
-shutdown.grace_ms: 10000
-retry.initial_backoff_ms: 100
-retry.max_backoff_ms: 2000
-kube.kubeconfig: {tb['M3B_TB_KUBE_LISTENER_KUBECONFIG']}
-""" + self._kafka(tb[f"M3B_TB_KAFKA_LISTENER_USER_{up}"],
-                  tb[f"M3B_TB_KAFKA_LISTENER_PASSWORD_FILE_{up}"]))
+        write_configs(tb, workdir, plane, {
+            "publisher.id": f"{plane}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        }, {**BRISK, "listener.id": listener_id,
+            "listener.namespaces": namespaces})
         r = self.publisher(["topics", "create"])
         assert r.returncode == 0, r.stderr
 
-    def _kafka(self, user, password_file):
-        tb = self.tb
-        return f"""kafka:
-  bootstrap.servers: {tb['M3B_TB_KAFKA_SASL_BOOTSTRAP']}
-  security.protocol: SASL_SSL
-  sasl.mechanisms: {tb['M3B_TB_KAFKA_SASL_MECHANISM']}
-  sasl.username: {user}
-  sasl.password_file: {password_file}
-  ssl.ca.location: {tb['M3B_TB_KAFKA_CA']}
-"""
-
     def publisher(self, args, stdin=None, timeout=180):
-        return subprocess.run(
-            [PUBLISHER] + args[:1] +
-            ["--config", str(self.d / "publisher.yaml")] + args[1:],
-            input=stdin, capture_output=True, text=True, timeout=timeout)
+        return publisher(self.d, args, stdin, timeout)
 
     def publish(self, text, release):
         r = self.publisher(["publish", "-f", "-", "--release", release],

@@ -43,10 +43,10 @@ from cryptography.hazmat.primitives.serialization import (
     Encoding, PublicFormat, load_pem_private_key)
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from testbed_py import SOURCE, read_testbed_env, watermarks
+from testbed_py import (BRISK, LISTENER, SOURCE, control_client, publisher,
+                        read_testbed_env, require_programs, watermarks,
+                        write_configs)
 
-PUBLISHER = os.environ.get("M3B_PUBLISHER", "")
-LISTENER = os.environ.get("M3B_LISTENER", "")
 PLANE = "robust"
 DESIRED = f"m3.{PLANE}.desired"
 STATUS = f"m3.{PLANE}.status"
@@ -430,16 +430,8 @@ class Statuses(Tail):
 def control_producer(tb):
     """A producer as the control plane's principal, partitioning like the
     publisher (murmur2)."""
-    return Producer({
-        "bootstrap.servers": tb["M3B_TB_KAFKA_SASL_BOOTSTRAP"],
-        "security.protocol": "SASL_SSL",
-        "sasl.mechanisms": tb["M3B_TB_KAFKA_SASL_MECHANISM"],
-        "sasl.username": tb["M3B_TB_KAFKA_CONTROL_USER"],
-        "sasl.password": Path(
-            tb["M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"]).read_text().strip(),
-        "ssl.ca.location": tb["M3B_TB_KAFKA_CA"],
-        "partitioner": "murmur2_random",
-        "enable.idempotence": True})
+    return Producer(control_client(tb, {"partitioner": "murmur2_random",
+                                        "enable.idempotence": True}))
 
 
 def produce_raw(producer, records):
@@ -513,69 +505,24 @@ def group_caught_up(tb):
 
 # --- the bed and the processes -------------------------------------------------
 
-def kafka_block(tb, user, password_file):
-    return f"""kafka:
-  bootstrap.servers: {tb['M3B_TB_KAFKA_SASL_BOOTSTRAP']}
-  security.protocol: SASL_SSL
-  sasl.mechanisms: {tb['M3B_TB_KAFKA_SASL_MECHANISM']}
-  sasl.username: {user}
-  sasl.password_file: {password_file}
-  ssl.ca.location: {tb['M3B_TB_KAFKA_CA']}
-"""
-
-
 class Bed:
     """Keys, configurations and clients of one test module."""
 
-    def __init__(self, tb, folder, tag, listener_settings=""):
-        for exe, name in ((PUBLISHER, "M3B_PUBLISHER"),
-                          (LISTENER, "M3B_LISTENER")):
-            if not exe or not os.access(exe, os.X_OK):
-                fail(f"{name} does not name the built program")
-        if f"M3B_TB_KAFKA_LISTENER_USER_{PLANE.upper()}" not in tb:
-            fail(f"the test bed has no plane {PLANE} (M3B_TB_PLANES): run "
-                 "tests/testbed/testbed down && tests/testbed/testbed up")
+    def __init__(self, tb, folder, tag, settings=None):
+        require_programs("M3B_PUBLISHER", "M3B_LISTENER")
         self.tb, self.d = tb, Path(folder)
         self.run = uuid.uuid4().hex[:6]
         self.tag = tag
-        d = self.d
-        for args in (["keygen", "--out", str(d)],
-                     ["keygen", "--seal", "--out", str(d)]):
-            subprocess.run([PUBLISHER] + args, check=True, capture_output=True)
-        (d / "trusted").mkdir()
-        (d / "trusted" / "control.pem").write_bytes(
-            (d / "signing.pub.pem").read_bytes())
-        self.signer = Signer.from_pem(d / "signing.key")
-        (d / "publisher.yaml").write_text(f"""
-plane: {PLANE}
-publisher.id: robust-{tag}-{os.getpid()}
-signing.key_file: {d}/signing.key
-sealing.listener_key_file: {d}/sealing.pub.pem
-topics:
-  replication_factor: 1
-  partitions: {PARTITIONS}
-""" + kafka_block(tb, tb["M3B_TB_KAFKA_CONTROL_USER"],
-                  tb["M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"]))
-        # session.timeout.ms: a listener killed with SIGKILL leaves the group
-        # after 6 s (the broker's minimum) instead of librdkafka's 45 s
-        (d / "listener.yaml").write_text(f"""
-plane: {PLANE}
-listener.namespaces: [{', '.join(NAMESPACES)}]
-listener.trusted_keys_dir: {d}/trusted
-listener.sealing_key_file: {d}/sealing.key
-listener.workers: 4
-heartbeat.interval_ms: 1000
-shutdown.grace_ms: 15000
-retry.initial_backoff_ms: 100
-retry.max_backoff_ms: 2000
-http.address: 127.0.0.1:0
-kube.kubeconfig: {tb['M3B_TB_KUBE_LISTENER_KUBECONFIG']}
-{listener_settings}""" + kafka_block(
-            tb, tb[f"M3B_TB_KAFKA_LISTENER_USER_{PLANE.upper()}"],
-            tb[f"M3B_TB_KAFKA_LISTENER_PASSWORD_FILE_{PLANE.upper()}"]) + """
-  session.timeout.ms: 6000
-  heartbeat.interval.ms: 1000
-""")
+        # kafka.session.timeout.ms: a listener killed with SIGKILL leaves the
+        # group after 6 s (the broker's minimum) instead of librdkafka's 45 s
+        write_configs(tb, self.d, PLANE, {
+            "publisher.id": f"robust-{tag}-{os.getpid()}",
+            "topics.partitions": PARTITIONS,
+        }, {**BRISK, "listener.namespaces": NAMESPACES,
+            "shutdown.grace_ms": 15000, "http.address": "127.0.0.1:0",
+            "kafka.session.timeout.ms": 6000,
+            "kafka.heartbeat.interval.ms": 1000, **(settings or {})})
+        self.signer = Signer.from_pem(self.d / "signing.key")
         r = self.publisher(["topics", "create"])
         assert r.returncode == 0, r.stdout + r.stderr
         n = len(Consumer(_plain(tb, {"group.id": "robust-md"})).list_topics(
@@ -590,10 +537,7 @@ kube.kubeconfig: {tb['M3B_TB_KUBE_LISTENER_KUBECONFIG']}
         return f"rb-{self.tag}-{self.run}-{what}"
 
     def publisher(self, args, stdin=None, timeout=180):
-        return subprocess.run([PUBLISHER] + args[:1] +
-                              ["--config", str(self.d / "publisher.yaml")] +
-                              args[1:], input=stdin, capture_output=True,
-                              text=True, timeout=timeout)
+        return publisher(self.d, args, stdin, timeout)
 
     def publish(self, objects, release):
         """Publishes manifests (dicts) as one release; returns
@@ -672,12 +616,13 @@ class Listener:
         return "\n".join(self.text().splitlines()[-n:])
 
 
-def bed_fixture(tag, listener_settings=""):
-    """A module fixture factory: the Bed of one test module."""
+def bed_fixture(tag, settings=None):
+    """A module fixture factory: the Bed of one test module, its listener
+    with settings ({dotted name: value}) besides the common ones."""
     @pytest.fixture(scope="module")
     def bed(tmp_path_factory):
         tb = read_testbed_env()
-        b = Bed(tb, tmp_path_factory.mktemp(tag), tag, listener_settings)
+        b = Bed(tb, tmp_path_factory.mktemp(tag), tag, settings)
         yield b
         b.close()
     return bed

@@ -15,7 +15,7 @@ from robust_py import (ANN_GENERATION, NAMESPACES, PARTITIONS, Statuses,
 
 # small queues: a stopping listener has few events in flight, and leaves
 # the rest of its partitions to the other
-bed = bed_fixture("group", "listener.queue_depth: 4\n")
+bed = bed_fixture("group", {"listener.queue_depth": 4})
 OBJECTS = 300
 
 
