@@ -6,6 +6,7 @@ Both tests use the test bed's plane "ui" (namespace m3-ui); ctest runs
 them one at a time (RESOURCE_LOCK in tests/CMakeLists.txt), since they
 share its consumer group.
 """
+import functools
 import os
 import re
 import signal
@@ -17,8 +18,13 @@ import urllib.request
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from testbed_py import (LISTENER, control_client, publisher,
-                        require_programs, watermarks, write_configs)
+import testbed_py
+# kubectl and publisher: for the tests importing them from here
+from testbed_py import (LISTENER, control_client, free_port, kubectl,  # noqa
+                        publisher, require_programs, watermarks, write_configs)
+
+# polls a little faster than testbed_py's default
+wait_for = functools.partial(testbed_py.wait_for, interval=0.3)
 
 PLANE = "ui"
 NAMESPACE = "m3-ui"
@@ -89,19 +95,6 @@ def produce_unsigned(tb, key):
     p = Producer(control_client(tb))
     p.produce(DESIRED, key=key.encode(), value=b"\xc3\x01not signed")
     assert p.flush(30) == 0
-
-
-def kubectl(tb, *args, stdin=None):
-    return subprocess.run([tb["M3B_TB_KUBECTL"], "--kubeconfig",
-                           tb["M3B_TB_KUBE_ADMIN_KUBECONFIG"]] + list(args),
-                          input=stdin, capture_output=True, text=True,
-                          timeout=60)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Listener:
@@ -176,20 +169,6 @@ def series(samples, name, **labels):
     the given labels."""
     return [(lab, v) for n, lab, v in samples
             if n == name and all(lab.get(k) == w for k, w in labels.items())]
-
-
-def wait_for(predicate, timeout, what, interval=0.3, state=None):
-    """predicate()'s first true value within timeout seconds; else fails,
-    saying what it waited for and, when given, state() (the last state
-    seen)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        got = predicate()
-        if got:
-            return got
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}" +
-                (f"; last seen: {state()}" if state else ""), pytrace=False)
 
 
 def blocking_webhook(name, label, value):

@@ -11,48 +11,19 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import fastavro
-import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-from testbed_py import (BRISK, LISTENER, SOURCE, publisher, require_programs,
+# free_port, http_get, kubectl and wait_for: for the tests importing them
+# from here
+from testbed_py import (BRISK, LISTENER, SOURCE, free_port, http_get,  # noqa
+                        kubectl, publisher, require_programs, wait_for,
                         watermarks, write_configs)
 
 TESTBED = os.path.join(SOURCE, "tests", "testbed", "testbed")
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_get(port, path):
-    """(status, body) of GET http://127.0.0.1:port/path; (0, error) when
-    nothing answers."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}",
-                                    timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except (urllib.error.URLError, ConnectionError, socket.timeout) as e:
-        return 0, str(e)
 
 
 def metric(port, name):
@@ -73,12 +44,6 @@ def testbed_run(tb, *args, timeout=300):
                        text=True, timeout=timeout, env=env)
     assert r.returncode == 0, f"testbed {' '.join(args)}: {r.stderr}"
     return r
-
-
-def kubectl(tb, *args):
-    return subprocess.run([tb["M3B_TB_KUBECTL"], "--kubeconfig",
-                           tb["M3B_TB_KUBE_ADMIN_KUBECONFIG"]] + list(args),
-                          capture_output=True, text=True, timeout=60)
 
 
 def configmaps(tb, namespace, marker):

@@ -44,8 +44,8 @@ from cryptography.hazmat.primitives.serialization import (
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from testbed_py import (BRISK, LISTENER, SOURCE, control_client, publisher,
-                        read_testbed_env, require_programs, watermarks,
-                        write_configs)
+                        read_testbed_env, require_programs, wait_for,
+                        watermarks, write_configs)
 
 PLANE = "robust"
 DESIRED = f"m3.{PLANE}.desired"
@@ -62,18 +62,6 @@ TERMINAL = ("REJECTED", "FAILED")
 
 def fail(message):
     pytest.fail(message, pytrace=False)
-
-
-def wait_for(predicate, timeout, what, every=0.5):
-    """Polls predicate until it returns a true value, which it returns."""
-    deadline = time.time() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.time() > deadline:
-            fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(every)
 
 
 # --- Avro and signatures, from docs/PROTOCOL.md --------------------------
@@ -410,7 +398,7 @@ class Statuses(Tail):
             self.update()
             got = self.by_source(listener_id)
             return got if want <= set(got) else None
-        return wait_for(done, timeout, what, every=0)
+        return wait_for(done, timeout, what, interval=0)
 
     def wait_events(self, events, timeout, what="statuses"):
         """Waits until every (key, generation) of events has a status."""
@@ -421,7 +409,7 @@ class Statuses(Tail):
             have = self.by_event()
             return not [e for e in want if e not in have]
         try:
-            wait_for(done, timeout, what, every=0)
+            wait_for(done, timeout, what, interval=0)
         finally:
             self.update(0)
         return self.by_event()

@@ -17,6 +17,7 @@ the working directory (build/tests under ctest).
 Needs the test bed (tests/testbed/testbed up) and Debian's prometheus
 package (tests/testbed/install-deps); fails, never skips, without them.
 """
+import functools
 import json
 import os
 import shutil
@@ -32,7 +33,8 @@ import uuid
 import pytest
 import yaml
 from confluent_kafka import Consumer, TopicPartition
-from testbed_py import (LISTENER, publisher, read_testbed_env,
+import testbed_py
+from testbed_py import (LISTENER, free_port, publisher, read_testbed_env,
                         require_programs, watermarks, write_configs)
 
 PLANE = "lag"
@@ -42,27 +44,14 @@ NAMESPACE = "m3-lag"
 RUN = uuid.uuid4().hex[:8]
 REPORT = os.path.join(os.getcwd(), "lag-scenarios.txt")
 EXIT = {"OK": 0, "WARN": 3, "STALL": 4, "STOP": 5, "REWIND": 6}
+# polls often: the scenarios change within seconds
+wait_for = functools.partial(testbed_py.wait_for, interval=0.25)
 
 
 def say(text):
     print(text)
     with open(REPORT, "a") as f:
         f.write(text + "\n")
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_get(url, timeout=5):

@@ -15,14 +15,12 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
-from testbed_py import (BRISK, LISTENER, control_client, publisher,
-                        read_testbed_env, require_programs, watermarks,
-                        write_configs)
+from testbed_py import (BRISK, LISTENER, control_client, free_port, http_get,
+                        kubectl, publisher, read_testbed_env,
+                        require_programs, wait_for, watermarks, write_configs)
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 PLANE = "it"
@@ -51,13 +49,6 @@ def workdir(tmp_path_factory, tb):
     # other configs is reported, not changed
     publisher(d, ["topics", "create"])
     return d
-
-
-def kubectl(tb, *args):
-    r = subprocess.run([tb["M3B_TB_KUBECTL"], "--kubeconfig",
-                        tb["M3B_TB_KUBE_ADMIN_KUBECONFIG"]] + list(args),
-                       capture_output=True, text=True, timeout=60)
-    return r
 
 
 def configmaps(tb):
@@ -127,15 +118,6 @@ def dlq_records(tb):
         out.append((m.key(), dict(m.headers() or [])))
     c.close()
     return out
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def committed_all(tb, group):
@@ -252,25 +234,6 @@ def test_listener_end_to_end(tb, workdir):
         ns, name = key.split("/")
         kubectl(tb, "delete", "configmap", "-n", ns, name, "--wait=false")
     kubectl(tb, "delete", "configmap", f"unmanaged-{RUN}", "-n", "shop")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_get(port, path):
-    """(status, body) of GET http://127.0.0.1:port/path; (0, error) when
-    nothing answers yet."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}",
-                                    timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except (urllib.error.URLError, ConnectionError, socket.timeout) as e:
-        return 0, str(e)
 
 
 METRIC_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"

@@ -22,6 +22,7 @@ from an empty desired topic and an empty group.
 Needs the test bed (tests/testbed/testbed up); fails, never skips, without it.
 """
 import base64
+import functools
 import json
 import os
 import re
@@ -40,6 +41,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 import testbed_py
 from testbed_py import (BRISK, LISTENER, control_client, read_testbed_env,
                         require_programs, watermarks, write_configs)
+
+# each poll lists 2,000 objects or reads every partition: once a second
+wait_for = functools.partial(testbed_py.wait_for, interval=1)
 
 PLANE = "dr"
 DESIRED = f"m3.{PLANE}.desired"
@@ -361,15 +365,6 @@ def key_of(doc):
     group, _, version = api.rpartition("/")
     return (f"{group}/{version}/{doc['kind']}/{doc['metadata']['namespace']}/"
             f"{doc['metadata']['name']}")
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(1)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def caught_up(tb):

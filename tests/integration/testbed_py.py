@@ -8,8 +8,11 @@ just-created topic.
 Tests fail, never skip, when the test bed or the built programs are missing.
 """
 import os
+import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
@@ -39,6 +42,50 @@ def read_testbed_env():
                 k, _, v = line.rstrip("\n").partition("=")
                 env[k] = v
     return env
+
+
+def wait_for(predicate, timeout, what, interval=0.5, state=None):
+    """predicate()'s first true value, asked every interval seconds for
+    timeout seconds and once more at the end; else fails, saying what it
+    waited for and, when given, state() (the last state seen)."""
+    deadline = time.time() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.time() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}" +
+                        (f"; last seen: {state()}" if state else ""),
+                        pytrace=False)
+        time.sleep(interval)
+
+
+def free_port():
+    """A loopback TCP port free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port, path):
+    """(status, body) of GET http://127.0.0.1:port/path; (0, error) when
+    nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}",
+                                    timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except (urllib.error.URLError, ConnectionError, socket.timeout) as e:
+        return 0, str(e)
+
+
+def kubectl(tb, *args, stdin=None):
+    """The test bed's kubectl with the admin kubeconfig, output as text."""
+    return subprocess.run([tb["M3B_TB_KUBECTL"], "--kubeconfig",
+                           tb["M3B_TB_KUBE_ADMIN_KUBECONFIG"]] + list(args),
+                          input=stdin, capture_output=True, text=True,
+                          timeout=60)
 
 
 def watermarks(consumer, tp):
