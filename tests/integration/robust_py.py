@@ -43,9 +43,10 @@ from cryptography.hazmat.primitives.serialization import (
     Encoding, PublicFormat, load_pem_private_key)
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from testbed_py import (BRISK, LISTENER, SOURCE, control_client, publisher,
-                        read_testbed_env, require_programs, wait_for,
-                        watermarks, write_configs)
+# murmur2_partition: for the tests importing it from here
+from testbed_py import (BRISK, LISTENER, SOURCE, control_client,  # noqa
+                        murmur2_partition, publisher, read_testbed_env,
+                        require_programs, wait_for, watermarks, write_configs)
 
 PLANE = "robust"
 DESIRED = f"m3.{PLANE}.desired"
@@ -136,32 +137,6 @@ class Signer:
         signing_input = (b"m3bridge-sig-v1\x00" + len(key).to_bytes(4, "big")
                          + key + len(value).to_bytes(8, "big") + value)
         return [("m3-sig", self.key.sign(signing_input)), ("m3-kid", self.kid)]
-
-
-def murmur2_partition(key, partitions):
-    """The Java client's default partition of a key (as the publisher)."""
-    data, length = bytearray(key), len(key)
-    m, seed = 0x5bd1e995, 0x9747b28c
-    h = (seed ^ length) & 0xffffffff
-    for i in range(0, length - length % 4, 4):
-        k = int.from_bytes(data[i:i + 4], "little")
-        k = (k * m) & 0xffffffff
-        k ^= k >> 24
-        k = (k * m) & 0xffffffff
-        h = ((h * m) & 0xffffffff) ^ k
-    rest = length % 4
-    tail = length - rest
-    if rest == 3:
-        h ^= data[tail + 2] << 16
-    if rest >= 2:
-        h ^= data[tail + 1] << 8
-    if rest >= 1:
-        h ^= data[tail]
-        h = (h * m) & 0xffffffff
-    h ^= h >> 13
-    h = (h * m) & 0xffffffff
-    h ^= h >> 15
-    return (h & 0x7fffffff) % partitions
 
 
 def configmap(ns, name, data, labels=None):

@@ -34,8 +34,9 @@ import pytest
 import yaml
 from confluent_kafka import Consumer, TopicPartition
 import testbed_py
-from testbed_py import (LISTENER, free_port, publisher, read_testbed_env,
-                        require_programs, watermarks, write_configs)
+from testbed_py import (LISTENER, free_port, murmur2_partition, publisher,
+                        read_testbed_env, require_programs, watermarks,
+                        write_configs)
 
 PLANE = "lag"
 GROUP = f"m3bridge-{PLANE}"
@@ -267,36 +268,9 @@ def bed(tmp_path_factory, tb):
     reset_group(tb, lambda tp, lo, hi: hi)
 
 
-
-
-def murmur2(data):
-    """Kafka's murmur2 (the Java client's default partitioner, which the
-    publisher uses), on 32-bit unsigned values."""
-    m, length = 0x5BD1E995, len(data)
-    h = 0x9747B28C ^ length
-    for i in range(0, length - length % 4, 4):
-        k = int.from_bytes(data[i:i + 4], "little")
-        k = (k * m) & 0xFFFFFFFF
-        k ^= k >> 24
-        k = (k * m) & 0xFFFFFFFF
-        h = ((h * m) & 0xFFFFFFFF) ^ k
-    tail = data[length - length % 4:]
-    if len(tail) >= 3:
-        h ^= tail[2] << 16
-    if len(tail) >= 2:
-        h ^= tail[1] << 8
-    if len(tail) >= 1:
-        h ^= tail[0]
-        h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 13
-    h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 15
-    return h
-
-
 def partition_of(name, partitions=3):
     key = f"/v1/ConfigMap/{NAMESPACE}/{name}".encode()
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return murmur2_partition(key, partitions)
 
 
 def names(count, partition=None):

@@ -18,7 +18,8 @@ import uuid
 
 import fastavro
 import pytest
-from testbed_py import PUBLISHER, read_testbed_env, watermarks, write_configs
+from testbed_py import (PUBLISHER, murmur2_partition, read_testbed_env,
+                        watermarks, write_configs)
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -122,34 +123,6 @@ def verify(pub_pem, key, value, headers):
     data = (b"m3bridge-sig-v1\x00" + struct.pack(">I", len(key)) + key +
             struct.pack(">Q", len(value)) + value)
     pub.verify(headers["m3-sig"], data)
-
-
-def murmur2_partition(key, partitions):
-    """The Java client's default partitioner (murmur2, positive modulo)."""
-    data, length = bytearray(key), len(key)
-    seed, m, r = 0x9747B28C, 0x5BD1E995, 24
-    h = (seed ^ length) & 0xFFFFFFFF
-    for i in range(0, length - length % 4, 4):
-        k = (data[i] | data[i + 1] << 8 | data[i + 2] << 16 |
-             data[i + 3] << 24)
-        k = (k * m) & 0xFFFFFFFF
-        k ^= k >> r
-        k = (k * m) & 0xFFFFFFFF
-        h = (h * m) & 0xFFFFFFFF
-        h ^= k
-    rem = length % 4
-    tail = length - rem
-    if rem == 3:
-        h ^= data[tail + 2] << 16
-    if rem >= 2:
-        h ^= data[tail + 1] << 8
-    if rem >= 1:
-        h ^= data[tail]
-        h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 13
-    h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 15
-    return (h & 0x7FFFFFFF) % partitions
 
 
 SECRET_PLAIN = "s3cr3t-plaintext-" + uuid.uuid4().hex

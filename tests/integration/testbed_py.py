@@ -88,6 +88,33 @@ def kubectl(tb, *args, stdin=None):
                           timeout=60)
 
 
+def murmur2_partition(key, partitions):
+    """The Java client's default partition of key (bytes): murmur2, positive
+    modulo; the publisher's partitioner, written here from Kafka's code."""
+    data, length = bytearray(key), len(key)
+    m, seed = 0x5bd1e995, 0x9747b28c
+    h = (seed ^ length) & 0xffffffff
+    for i in range(0, length - length % 4, 4):
+        k = int.from_bytes(data[i:i + 4], "little")
+        k = (k * m) & 0xffffffff
+        k ^= k >> 24
+        k = (k * m) & 0xffffffff
+        h = ((h * m) & 0xffffffff) ^ k
+    rest = length % 4
+    tail = length - rest
+    if rest == 3:
+        h ^= data[tail + 2] << 16
+    if rest >= 2:
+        h ^= data[tail + 1] << 8
+    if rest >= 1:
+        h ^= data[tail]
+        h = (h * m) & 0xffffffff
+    h ^= h >> 13
+    h = (h * m) & 0xffffffff
+    h ^= h >> 15
+    return (h & 0x7fffffff) % partitions
+
+
 def watermarks(consumer, tp):
     """(low, high) of a partition, retried for up to 30 s while a new
     topic's leaders are elected."""
