@@ -1,9 +1,10 @@
 """testbed_py.py - what the Python integration tests share: the test bed's
 env file (written by `tests/testbed/testbed up`), a work folder with keys
-and the publisher's and listener's configurations for one of its planes,
-the publisher run as a program, a Kafka client as the control plane's
-principal, and Kafka watermark queries that ride out leader elections on a
-just-created topic.
+and the publisher's and listener's configurations for one of its planes
+(write_configs), the publisher run as a program, a Kafka client as the
+control plane's principal, the publisher's partitioner, polling with a
+deadline, the admin kubectl, HTTP probes, and Kafka watermark queries that
+ride out leader elections on a just-created topic.
 
 Tests fail, never skip, when the test bed or the built programs are missing.
 """
@@ -182,17 +183,25 @@ def write_configs(tb, d, plane, publisher_settings,
     sealing.pub.pem, trusted/control.pem (the signing key the listener
     trusts), and:
     - publisher.yaml: plane, the signing key, the listener's sealing key
-      (unless seal is False), topics with replication factor 1 and 3
-      partitions, and the broker as the control principal;
-    - listener.yaml, when listener_settings is given: plane, the trusted keys, the
-      sealing key, the test bed's listener kubeconfig and the broker as the
-      plane's own listener principal (M3B_TB_KAFKA_LISTENER_USER_<PLANE>,
-      so that its ACLs are the ones under test).
-    publisher_settings and listener_settings are what each test chooses (ids,
-    namespaces, timing, ports...) as {dotted name: value}; they come after
-    the common ones and replace any of them (e.g. topics.partitions,
+      (unless seal is False: test_lag's publisher never had one), topics
+      with replication factor 1 and 3 partitions, and the broker as the
+      control principal;
+    - listener.yaml, when listener_settings is given (test_publisher has
+      no listener): plane, the trusted keys, the sealing key, the test
+      bed's listener kubeconfig and the broker as the plane's own listener
+      principal (M3B_TB_KAFKA_LISTENER_USER_<PLANE>, so that its ACLs are
+      the ones under test).
+    publisher_settings and listener_settings are what each test chooses
+    (ids, namespaces, timing, ports...) as {dotted name: value}: they come
+    after the common ones and replace any of them (e.g. topics.partitions,
     kube.kubeconfig). Returns d."""
     require_programs("M3B_PUBLISHER")
+    up = plane.upper().replace("-", "_")
+    if listener_settings is not None and \
+            f"M3B_TB_KAFKA_LISTENER_USER_{up}" not in tb:
+        pytest.fail(f"the test bed has no plane {plane!r} (M3B_TB_PLANES): "
+                    "restart it with tests/testbed/testbed down && "
+                    "tests/testbed/testbed up", pytrace=False)
     for args in (["keygen", "--out", str(d)],
                  ["keygen", "--seal", "--out", str(d)]):
         subprocess.run([PUBLISHER] + args, check=True, capture_output=True)
@@ -210,11 +219,6 @@ def write_configs(tb, d, plane, publisher_settings,
         f.write(_yaml({**common, **publisher_settings}))
     if listener_settings is None:
         return d
-    up = plane.upper().replace("-", "_")
-    if f"M3B_TB_KAFKA_LISTENER_USER_{up}" not in tb:
-        pytest.fail(f"the test bed has no plane {plane!r} (M3B_TB_PLANES): "
-                    "restart it with tests/testbed/testbed down && "
-                    "tests/testbed/testbed up", pytrace=False)
     common = {"plane": plane,
               "listener.trusted_keys_dir": f"{d}/trusted",
               "listener.sealing_key_file": f"{d}/sealing.key",
