@@ -6,6 +6,7 @@ Both tests use the test bed's plane "ui" (namespace m3-ui); ctest runs
 them one at a time (RESOURCE_LOCK in tests/CMakeLists.txt), since they
 share its consumer group.
 """
+import functools
 import os
 import re
 import signal
@@ -17,76 +18,34 @@ import urllib.request
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from testbed_py import watermarks
+import testbed_py
+# kubectl and publisher: for the tests importing them from here
+from testbed_py import (LISTENER, control_client, free_port, kubectl,  # noqa
+                        publisher, require_programs, watermarks, write_configs)
 
-PUBLISHER = os.environ.get("M3B_PUBLISHER", "")
-LISTENER = os.environ.get("M3B_LISTENER", "")
+# polls a little faster than testbed_py's default
+wait_for = functools.partial(testbed_py.wait_for, interval=0.3)
+
 PLANE = "ui"
 NAMESPACE = "m3-ui"
 DESIRED = f"m3.{PLANE}.desired"
 GROUP = f"m3bridge-{PLANE}"
 
 
-def kafka_block(tb, user, password_file):
-    return f"""kafka:
-  bootstrap.servers: {tb['M3B_TB_KAFKA_SASL_BOOTSTRAP']}
-  security.protocol: SASL_SSL
-  sasl.mechanisms: {tb['M3B_TB_KAFKA_SASL_MECHANISM']}
-  sasl.username: {user}
-  sasl.password_file: {password_file}
-  ssl.ca.location: {tb['M3B_TB_KAFKA_CA']}
-"""
-
-
-def make_workdir(d, tb, run, listener_settings=""):
-    """Keys, publisher.yaml and listener.yaml for plane ui in folder d;
-    creates the plane's topics (3 partitions) when missing."""
-    for exe, name in ((PUBLISHER, "M3B_PUBLISHER"), (LISTENER, "M3B_LISTENER")):
-        if not exe or not os.access(exe, os.X_OK):
-            pytest.fail(f"{name} does not name the built program", pytrace=False)
-    user = tb.get("M3B_TB_KAFKA_LISTENER_USER_UI")
-    if not user:
-        pytest.fail("the test bed has no plane 'ui': restart it with "
-                    "tests/testbed/testbed down && tests/testbed/testbed up",
-                    pytrace=False)
-    for args in (["keygen", "--out", str(d)],
-                 ["keygen", "--seal", "--out", str(d)]):
-        subprocess.run([PUBLISHER] + args, check=True, capture_output=True)
-    (d / "trusted").mkdir()
-    (d / "trusted" / "control.pem").write_bytes(
-        (d / "signing.pub.pem").read_bytes())
-    (d / "publisher.yaml").write_text(f"""
-plane: {PLANE}
-publisher.id: it-ui-{os.getpid()}
-signing.key_file: {d}/signing.key
-sealing.listener_key_file: {d}/sealing.pub.pem
-topics:
-  replication_factor: 1
-  partitions: 3
-""" + kafka_block(tb, tb["M3B_TB_KAFKA_CONTROL_USER"],
-                  tb["M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"]))
-    (d / "listener.yaml").write_text(f"""
-plane: {PLANE}
-listener.id: ui-{run}
-listener.namespaces: [{NAMESPACE}]
-listener.trusted_keys_dir: {d}/trusted
-listener.sealing_key_file: {d}/sealing.key
-heartbeat.interval_ms: 1000
-shutdown.grace_ms: 5000
-kube.kubeconfig: {tb['M3B_TB_KUBE_LISTENER_KUBECONFIG']}
-{listener_settings}
-""" + kafka_block(tb, user, tb["M3B_TB_KAFKA_LISTENER_PASSWORD_FILE_UI"]))
+def make_workdir(d, tb, run, settings=None):
+    """Keys, publisher.yaml and listener.yaml for plane ui in folder d,
+    the listener's settings plus settings ({dotted name: value}); creates
+    the plane's topics (3 partitions) when missing and moves the group past
+    their backlog."""
+    require_programs("M3B_PUBLISHER", "M3B_LISTENER")
+    write_configs(tb, d, PLANE, {"publisher.id": f"it-ui-{os.getpid()}"}, {
+        "listener.id": f"ui-{run}", "listener.namespaces": [NAMESPACE],
+        "heartbeat.interval_ms": 1000, "shutdown.grace_ms": 5000,
+        **(settings or {})})
     r = publisher(d, ["topics", "create"])
     assert r.returncode == 0, r.stdout + r.stderr
     commit_past_backlog(tb)
     return d
-
-
-def publisher(d, args, stdin=None, timeout=120):
-    return subprocess.run([PUBLISHER] + args[:1] +
-                          ["--config", str(d / "publisher.yaml")] + args[1:],
-                          input=stdin, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def configmaps_yaml(names, labels=None):
@@ -133,29 +92,9 @@ def commit_past_backlog(tb):
 def produce_unsigned(tb, key):
     """An unsigned record on the desired topic, as the control plane's
     principal: the listener rejects it (SIG_MISSING)."""
-    p = Producer({
-        "bootstrap.servers": tb["M3B_TB_KAFKA_SASL_BOOTSTRAP"],
-        "security.protocol": "SASL_SSL",
-        "sasl.mechanisms": tb["M3B_TB_KAFKA_SASL_MECHANISM"],
-        "sasl.username": tb["M3B_TB_KAFKA_CONTROL_USER"],
-        "sasl.password": open(
-            tb["M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"]).read().strip(),
-        "ssl.ca.location": tb["M3B_TB_KAFKA_CA"]})
+    p = Producer(control_client(tb))
     p.produce(DESIRED, key=key.encode(), value=b"\xc3\x01not signed")
     assert p.flush(30) == 0
-
-
-def kubectl(tb, *args, stdin=None):
-    return subprocess.run([tb["M3B_TB_KUBECTL"], "--kubeconfig",
-                           tb["M3B_TB_KUBE_ADMIN_KUBECONFIG"]] + list(args),
-                          input=stdin, capture_output=True, text=True,
-                          timeout=60)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Listener:
@@ -230,20 +169,6 @@ def series(samples, name, **labels):
     the given labels."""
     return [(lab, v) for n, lab, v in samples
             if n == name and all(lab.get(k) == w for k, w in labels.items())]
-
-
-def wait_for(predicate, timeout, what, interval=0.3, state=None):
-    """predicate()'s first true value within timeout seconds; else fails,
-    saying what it waited for and, when given, state() (the last state
-    seen)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        got = predicate()
-        if got:
-            return got
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}" +
-                (f"; last seen: {state()}" if state else ""), pytrace=False)
 
 
 def blocking_webhook(name, label, value):

@@ -11,49 +11,19 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import fastavro
-import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-from testbed_py import SOURCE, watermarks
+# free_port, http_get, kubectl and wait_for: for the tests importing them
+# from here
+from testbed_py import (BRISK, LISTENER, SOURCE, free_port, http_get,  # noqa
+                        kubectl, publisher, require_programs, wait_for,
+                        watermarks, write_configs)
 
-PUBLISHER = os.environ.get("M3B_PUBLISHER", "")
-LISTENER = os.environ.get("M3B_LISTENER", "")
 TESTBED = os.path.join(SOURCE, "tests", "testbed", "testbed")
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_get(port, path):
-    """(status, body) of GET http://127.0.0.1:port/path; (0, error) when
-    nothing answers."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}",
-                                    timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except (urllib.error.URLError, ConnectionError, socket.timeout) as e:
-        return 0, str(e)
 
 
 def metric(port, name):
@@ -74,12 +44,6 @@ def testbed_run(tb, *args, timeout=300):
                        text=True, timeout=timeout, env=env)
     assert r.returncode == 0, f"testbed {' '.join(args)}: {r.stderr}"
     return r
-
-
-def kubectl(tb, *args):
-    return subprocess.run([tb["M3B_TB_KUBECTL"], "--kubeconfig",
-                           tb["M3B_TB_KUBE_ADMIN_KUBECONFIG"]] + list(args),
-                          capture_output=True, text=True, timeout=60)
 
 
 def configmaps(tb, namespace, marker):
@@ -108,67 +72,20 @@ class Plane:
     """A plane's keys, publisher and listener configurations in workdir."""
 
     def __init__(self, tb, workdir, plane, namespaces, listener_id):
-        for exe, name in ((PUBLISHER, "M3B_PUBLISHER"),
-                          (LISTENER, "M3B_LISTENER")):
-            if not exe or not os.access(exe, os.X_OK):
-                pytest.fail(f"{name} does not name the built program",
-                            pytrace=False)
+        require_programs("M3B_PUBLISHER", "M3B_LISTENER")
         self.tb, self.d, self.plane = tb, workdir, plane
         self.desired = f"m3.{plane}.desired"
         self.status_topic = f"m3.{plane}.status"
         self.group = f"m3bridge-{plane}"
-        d = workdir
-        for args in (["keygen", "--out", str(d)],
-                     ["keygen", "--seal", "--out", str(d)]):
-            subprocess.run([PUBLISHER] + args, check=True,
-                           capture_output=True)
-        (d / "trusted").mkdir()
-        (d / "trusted" / "control.pem").write_bytes(
-            (d / "signing.pub.pem").read_bytes())
-        up = plane.upper().replace("-", "_")
-        (d / "publisher.yaml").write_text(f"""
-plane: {plane}
-publisher.id: {plane}-{os.getpid()}-{uuid.uuid4().hex[:6]}
-signing.key_file: {d}/signing.key
-sealing.listener_key_file: {d}/sealing.pub.pem
-topics:
-  replication_factor: 1
-  partitions: 3
-""" + self._kafka(tb["M3B_TB_KAFKA_CONTROL_USER"],
-                  tb["M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"]))
-        (d / "listener.yaml").write_text(f"""
-plane: {plane}
-listener.id: {listener_id}
-listener.namespaces: [{", ".join(namespaces)}]
-listener.trusted_keys_dir: {d}/trusted
-listener.sealing_key_file: {d}/sealing.key
-listener.workers: 4
-heartbeat.interval_ms: 1000
-shutdown.grace_ms: 10000
-retry.initial_backoff_ms: 100
-retry.max_backoff_ms: 2000
-kube.kubeconfig: {tb['M3B_TB_KUBE_LISTENER_KUBECONFIG']}
-""" + self._kafka(tb[f"M3B_TB_KAFKA_LISTENER_USER_{up}"],
-                  tb[f"M3B_TB_KAFKA_LISTENER_PASSWORD_FILE_{up}"]))
+        write_configs(tb, workdir, plane, {
+            "publisher.id": f"{plane}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        }, {**BRISK, "listener.id": listener_id,
+            "listener.namespaces": namespaces})
         r = self.publisher(["topics", "create"])
         assert r.returncode == 0, r.stderr
 
-    def _kafka(self, user, password_file):
-        tb = self.tb
-        return f"""kafka:
-  bootstrap.servers: {tb['M3B_TB_KAFKA_SASL_BOOTSTRAP']}
-  security.protocol: SASL_SSL
-  sasl.mechanisms: {tb['M3B_TB_KAFKA_SASL_MECHANISM']}
-  sasl.username: {user}
-  sasl.password_file: {password_file}
-  ssl.ca.location: {tb['M3B_TB_KAFKA_CA']}
-"""
-
     def publisher(self, args, stdin=None, timeout=180):
-        return subprocess.run(
-            [PUBLISHER] + args[:1] +
-            ["--config", str(self.d / "publisher.yaml")] + args[1:],
-            input=stdin, capture_output=True, text=True, timeout=timeout)
+        return publisher(self.d, args, stdin, timeout)
 
     def publish(self, text, release):
         r = self.publisher(["publish", "-f", "-", "--release", release],

@@ -43,10 +43,11 @@ from cryptography.hazmat.primitives.serialization import (
     Encoding, PublicFormat, load_pem_private_key)
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from testbed_py import SOURCE, read_testbed_env, watermarks
+# murmur2_partition: for the tests importing it from here
+from testbed_py import (BRISK, LISTENER, SOURCE, control_client,  # noqa
+                        murmur2_partition, publisher, read_testbed_env,
+                        require_programs, wait_for, watermarks, write_configs)
 
-PUBLISHER = os.environ.get("M3B_PUBLISHER", "")
-LISTENER = os.environ.get("M3B_LISTENER", "")
 PLANE = "robust"
 DESIRED = f"m3.{PLANE}.desired"
 STATUS = f"m3.{PLANE}.status"
@@ -62,18 +63,6 @@ TERMINAL = ("REJECTED", "FAILED")
 
 def fail(message):
     pytest.fail(message, pytrace=False)
-
-
-def wait_for(predicate, timeout, what, every=0.5):
-    """Polls predicate until it returns a true value, which it returns."""
-    deadline = time.time() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.time() > deadline:
-            fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(every)
 
 
 # --- Avro and signatures, from docs/PROTOCOL.md --------------------------
@@ -148,32 +137,6 @@ class Signer:
         signing_input = (b"m3bridge-sig-v1\x00" + len(key).to_bytes(4, "big")
                          + key + len(value).to_bytes(8, "big") + value)
         return [("m3-sig", self.key.sign(signing_input)), ("m3-kid", self.kid)]
-
-
-def murmur2_partition(key, partitions):
-    """The Java client's default partition of a key (as the publisher)."""
-    data, length = bytearray(key), len(key)
-    m, seed = 0x5bd1e995, 0x9747b28c
-    h = (seed ^ length) & 0xffffffff
-    for i in range(0, length - length % 4, 4):
-        k = int.from_bytes(data[i:i + 4], "little")
-        k = (k * m) & 0xffffffff
-        k ^= k >> 24
-        k = (k * m) & 0xffffffff
-        h = ((h * m) & 0xffffffff) ^ k
-    rest = length % 4
-    tail = length - rest
-    if rest == 3:
-        h ^= data[tail + 2] << 16
-    if rest >= 2:
-        h ^= data[tail + 1] << 8
-    if rest >= 1:
-        h ^= data[tail]
-        h = (h * m) & 0xffffffff
-    h ^= h >> 13
-    h = (h * m) & 0xffffffff
-    h ^= h >> 15
-    return (h & 0x7fffffff) % partitions
 
 
 def configmap(ns, name, data, labels=None):
@@ -410,7 +373,7 @@ class Statuses(Tail):
             self.update()
             got = self.by_source(listener_id)
             return got if want <= set(got) else None
-        return wait_for(done, timeout, what, every=0)
+        return wait_for(done, timeout, what, interval=0)
 
     def wait_events(self, events, timeout, what="statuses"):
         """Waits until every (key, generation) of events has a status."""
@@ -421,7 +384,7 @@ class Statuses(Tail):
             have = self.by_event()
             return not [e for e in want if e not in have]
         try:
-            wait_for(done, timeout, what, every=0)
+            wait_for(done, timeout, what, interval=0)
         finally:
             self.update(0)
         return self.by_event()
@@ -430,16 +393,8 @@ class Statuses(Tail):
 def control_producer(tb):
     """A producer as the control plane's principal, partitioning like the
     publisher (murmur2)."""
-    return Producer({
-        "bootstrap.servers": tb["M3B_TB_KAFKA_SASL_BOOTSTRAP"],
-        "security.protocol": "SASL_SSL",
-        "sasl.mechanisms": tb["M3B_TB_KAFKA_SASL_MECHANISM"],
-        "sasl.username": tb["M3B_TB_KAFKA_CONTROL_USER"],
-        "sasl.password": Path(
-            tb["M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"]).read_text().strip(),
-        "ssl.ca.location": tb["M3B_TB_KAFKA_CA"],
-        "partitioner": "murmur2_random",
-        "enable.idempotence": True})
+    return Producer(control_client(tb, {"partitioner": "murmur2_random",
+                                        "enable.idempotence": True}))
 
 
 def produce_raw(producer, records):
@@ -513,69 +468,24 @@ def group_caught_up(tb):
 
 # --- the bed and the processes -------------------------------------------------
 
-def kafka_block(tb, user, password_file):
-    return f"""kafka:
-  bootstrap.servers: {tb['M3B_TB_KAFKA_SASL_BOOTSTRAP']}
-  security.protocol: SASL_SSL
-  sasl.mechanisms: {tb['M3B_TB_KAFKA_SASL_MECHANISM']}
-  sasl.username: {user}
-  sasl.password_file: {password_file}
-  ssl.ca.location: {tb['M3B_TB_KAFKA_CA']}
-"""
-
-
 class Bed:
     """Keys, configurations and clients of one test module."""
 
-    def __init__(self, tb, folder, tag, listener_settings=""):
-        for exe, name in ((PUBLISHER, "M3B_PUBLISHER"),
-                          (LISTENER, "M3B_LISTENER")):
-            if not exe or not os.access(exe, os.X_OK):
-                fail(f"{name} does not name the built program")
-        if f"M3B_TB_KAFKA_LISTENER_USER_{PLANE.upper()}" not in tb:
-            fail(f"the test bed has no plane {PLANE} (M3B_TB_PLANES): run "
-                 "tests/testbed/testbed down && tests/testbed/testbed up")
+    def __init__(self, tb, folder, tag, settings=None):
+        require_programs("M3B_PUBLISHER", "M3B_LISTENER")
         self.tb, self.d = tb, Path(folder)
         self.run = uuid.uuid4().hex[:6]
         self.tag = tag
-        d = self.d
-        for args in (["keygen", "--out", str(d)],
-                     ["keygen", "--seal", "--out", str(d)]):
-            subprocess.run([PUBLISHER] + args, check=True, capture_output=True)
-        (d / "trusted").mkdir()
-        (d / "trusted" / "control.pem").write_bytes(
-            (d / "signing.pub.pem").read_bytes())
-        self.signer = Signer.from_pem(d / "signing.key")
-        (d / "publisher.yaml").write_text(f"""
-plane: {PLANE}
-publisher.id: robust-{tag}-{os.getpid()}
-signing.key_file: {d}/signing.key
-sealing.listener_key_file: {d}/sealing.pub.pem
-topics:
-  replication_factor: 1
-  partitions: {PARTITIONS}
-""" + kafka_block(tb, tb["M3B_TB_KAFKA_CONTROL_USER"],
-                  tb["M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"]))
-        # session.timeout.ms: a listener killed with SIGKILL leaves the group
-        # after 6 s (the broker's minimum) instead of librdkafka's 45 s
-        (d / "listener.yaml").write_text(f"""
-plane: {PLANE}
-listener.namespaces: [{', '.join(NAMESPACES)}]
-listener.trusted_keys_dir: {d}/trusted
-listener.sealing_key_file: {d}/sealing.key
-listener.workers: 4
-heartbeat.interval_ms: 1000
-shutdown.grace_ms: 15000
-retry.initial_backoff_ms: 100
-retry.max_backoff_ms: 2000
-http.address: 127.0.0.1:0
-kube.kubeconfig: {tb['M3B_TB_KUBE_LISTENER_KUBECONFIG']}
-{listener_settings}""" + kafka_block(
-            tb, tb[f"M3B_TB_KAFKA_LISTENER_USER_{PLANE.upper()}"],
-            tb[f"M3B_TB_KAFKA_LISTENER_PASSWORD_FILE_{PLANE.upper()}"]) + """
-  session.timeout.ms: 6000
-  heartbeat.interval.ms: 1000
-""")
+        # kafka.session.timeout.ms: a listener killed with SIGKILL leaves the
+        # group after 6 s (the broker's minimum) instead of librdkafka's 45 s
+        write_configs(tb, self.d, PLANE, {
+            "publisher.id": f"robust-{tag}-{os.getpid()}",
+            "topics.partitions": PARTITIONS,
+        }, {**BRISK, "listener.namespaces": NAMESPACES,
+            "shutdown.grace_ms": 15000, "http.address": "127.0.0.1:0",
+            "kafka.session.timeout.ms": 6000,
+            "kafka.heartbeat.interval.ms": 1000, **(settings or {})})
+        self.signer = Signer.from_pem(self.d / "signing.key")
         r = self.publisher(["topics", "create"])
         assert r.returncode == 0, r.stdout + r.stderr
         n = len(Consumer(_plain(tb, {"group.id": "robust-md"})).list_topics(
@@ -590,10 +500,7 @@ kube.kubeconfig: {tb['M3B_TB_KUBE_LISTENER_KUBECONFIG']}
         return f"rb-{self.tag}-{self.run}-{what}"
 
     def publisher(self, args, stdin=None, timeout=180):
-        return subprocess.run([PUBLISHER] + args[:1] +
-                              ["--config", str(self.d / "publisher.yaml")] +
-                              args[1:], input=stdin, capture_output=True,
-                              text=True, timeout=timeout)
+        return publisher(self.d, args, stdin, timeout)
 
     def publish(self, objects, release):
         """Publishes manifests (dicts) as one release; returns
@@ -672,12 +579,13 @@ class Listener:
         return "\n".join(self.text().splitlines()[-n:])
 
 
-def bed_fixture(tag, listener_settings=""):
-    """A module fixture factory: the Bed of one test module."""
+def bed_fixture(tag, settings=None):
+    """A module fixture factory: the Bed of one test module, its listener
+    with settings ({dotted name: value}) besides the common ones."""
     @pytest.fixture(scope="module")
     def bed(tmp_path_factory):
         tb = read_testbed_env()
-        b = Bed(tb, tmp_path_factory.mktemp(tag), tag, listener_settings)
+        b = Bed(tb, tmp_path_factory.mktemp(tag), tag, settings)
         yield b
         b.close()
     return bed

@@ -17,6 +17,7 @@ the working directory (build/tests under ctest).
 Needs the test bed (tests/testbed/testbed up) and Debian's prometheus
 package (tests/testbed/install-deps); fails, never skips, without them.
 """
+import functools
 import json
 import os
 import shutil
@@ -32,10 +33,11 @@ import uuid
 import pytest
 import yaml
 from confluent_kafka import Consumer, TopicPartition
-from testbed_py import read_testbed_env, watermarks
+import testbed_py
+from testbed_py import (LISTENER, free_port, murmur2_partition, publisher,
+                        read_testbed_env, require_programs, watermarks,
+                        write_configs)
 
-PUBLISHER = os.environ.get("M3B_PUBLISHER", "")
-LISTENER = os.environ.get("M3B_LISTENER", "")
 PLANE = "lag"
 GROUP = f"m3bridge-{PLANE}"
 DESIRED = f"m3.{PLANE}.desired"
@@ -43,27 +45,14 @@ NAMESPACE = "m3-lag"
 RUN = uuid.uuid4().hex[:8]
 REPORT = os.path.join(os.getcwd(), "lag-scenarios.txt")
 EXIT = {"OK": 0, "WARN": 3, "STALL": 4, "STOP": 5, "REWIND": 6}
+# polls often: the scenarios change within seconds
+wait_for = functools.partial(testbed_py.wait_for, interval=0.25)
 
 
 def say(text):
     print(text)
     with open(REPORT, "a") as f:
         f.write(text + "\n")
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_get(url, timeout=5):
@@ -236,17 +225,6 @@ scrape_configs:
         return self.log.read()
 
 
-def kafka_yaml(tb, user, password_file):
-    return f"""kafka:
-  bootstrap.servers: {tb['M3B_TB_KAFKA_SASL_BOOTSTRAP']}
-  security.protocol: SASL_SSL
-  sasl.mechanisms: {tb['M3B_TB_KAFKA_SASL_MECHANISM']}
-  sasl.username: {user}
-  sasl.password_file: {password_file}
-  ssl.ca.location: {tb['M3B_TB_KAFKA_CA']}
-"""
-
-
 @pytest.fixture(scope="module")
 def tb():
     return read_testbed_env()
@@ -257,54 +235,23 @@ def bed(tmp_path_factory, tb):
     """Keys, configurations, topics, the apiserver proxy and a running
     listener caught up with the desired topic."""
     d = tmp_path_factory.mktemp("lag")
-    for exe, name in ((PUBLISHER, "M3B_PUBLISHER"), (LISTENER, "M3B_LISTENER")):
-        if not exe or not os.access(exe, os.X_OK):
-            pytest.fail(f"{name} does not name the built program", pytrace=False)
-    if "M3B_TB_KAFKA_LISTENER_USER_LAG" not in tb:
-        pytest.fail("the test bed has no plane 'lag': restart it with "
-                    "tests/testbed/testbed down && tests/testbed/testbed up",
-                    pytrace=False)
+    require_programs("M3B_PUBLISHER", "M3B_LISTENER")
     open(REPORT, "w").close()
-    for args in (["keygen", "--out", str(d)],
-                 ["keygen", "--seal", "--out", str(d)]):
-        subprocess.run([PUBLISHER] + args, check=True, capture_output=True)
-    (d / "trusted").mkdir()
-    shutil.copy(d / "signing.pub.pem", d / "trusted" / "control.pem")
-    control = kafka_yaml(tb, tb["M3B_TB_KAFKA_CONTROL_USER"],
-                         tb["M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"])
-    (d / "publisher.yaml").write_text(f"""
-plane: {PLANE}
-publisher.id: it-lag-{os.getpid()}
-signing.key_file: {d}/signing.key
-topics:
-  replication_factor: 1
-  partitions: 3
-""" + control)
+    write_configs(tb, d, PLANE, {"publisher.id": f"it-lag-{os.getpid()}"}, {
+        "listener.id": f"it-lag-{RUN}", "listener.namespaces": [NAMESPACE],
+        "listener.workers": 1, "listener.queue_depth": 4096,
+        "heartbeat.interval_ms": 500, "lag.verdict_window_ms": 4000,
+        "retry.initial_backoff_ms": 100, "retry.max_backoff_ms": 500,
+        "shutdown.grace_ms": 5000, "http.address": "127.0.0.1:0",
+        "kube.kubeconfig": f"{d}/kubeconfig",
+        "kafka.auto.commit.interval.ms": 500}, seal=False)
     kubeconfig = yaml.safe_load(open(tb["M3B_TB_KUBE_LISTENER_KUBECONFIG"]))
     server = urllib.parse.urlparse(kubeconfig["clusters"][0]["cluster"]["server"])
     proxy = KubeProxy(server.hostname, server.port)
     kubeconfig["clusters"][0]["cluster"]["server"] = (
         f"https://{server.hostname}:{proxy.port}")
     (d / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
-    (d / "listener.yaml").write_text(f"""
-plane: {PLANE}
-listener.id: it-lag-{RUN}
-listener.namespaces: [{NAMESPACE}]
-listener.trusted_keys_dir: {d}/trusted
-listener.sealing_key_file: {d}/sealing.key
-listener.workers: 1
-listener.queue_depth: 4096
-heartbeat.interval_ms: 500
-lag.verdict_window_ms: 4000
-retry.initial_backoff_ms: 100
-retry.max_backoff_ms: 500
-shutdown.grace_ms: 5000
-http.address: 127.0.0.1:0
-kube.kubeconfig: {d}/kubeconfig
-""" + kafka_yaml(tb, tb["M3B_TB_KAFKA_LISTENER_USER_LAG"],
-                 tb["M3B_TB_KAFKA_LISTENER_PASSWORD_FILE_LAG"]) +
-        "  auto.commit.interval.ms: 500\n")
-    r = publish_raw(d, ["topics", "create"])
+    r = publisher(d, ["topics", "create"])
     assert r.returncode == 0, r.stdout + r.stderr
     state = {"d": d, "proxy": proxy}
     state["listener"] = Listener(d)
@@ -321,41 +268,9 @@ kube.kubeconfig: {d}/kubeconfig
     reset_group(tb, lambda tp, lo, hi: hi)
 
 
-def publish_raw(d, args, stdin=None):
-    return subprocess.run([PUBLISHER] + args[:1] +
-                          ["--config", str(d / "publisher.yaml")] + args[1:],
-                          input=stdin, capture_output=True, text=True,
-                          timeout=120)
-
-
-def murmur2(data):
-    """Kafka's murmur2 (the Java client's default partitioner, which the
-    publisher uses), on 32-bit unsigned values."""
-    m, length = 0x5BD1E995, len(data)
-    h = 0x9747B28C ^ length
-    for i in range(0, length - length % 4, 4):
-        k = int.from_bytes(data[i:i + 4], "little")
-        k = (k * m) & 0xFFFFFFFF
-        k ^= k >> 24
-        k = (k * m) & 0xFFFFFFFF
-        h = ((h * m) & 0xFFFFFFFF) ^ k
-    tail = data[length - length % 4:]
-    if len(tail) >= 3:
-        h ^= tail[2] << 16
-    if len(tail) >= 2:
-        h ^= tail[1] << 8
-    if len(tail) >= 1:
-        h ^= tail[0]
-        h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 13
-    h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 15
-    return h
-
-
 def partition_of(name, partitions=3):
     key = f"/v1/ConfigMap/{NAMESPACE}/{name}".encode()
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return murmur2_partition(key, partitions)
 
 
 def names(count, partition=None):
@@ -377,7 +292,7 @@ kind: ConfigMap
 metadata: {{name: {name}, namespace: {NAMESPACE}}}
 data: {{v: "{tag}-{name}"}}
 """ for name in names(count, partition))
-    r = publish_raw(d, ["publish", "-f", "-", "--json"], stdin=docs)
+    r = publisher(d, ["publish", "-f", "-", "--json"], stdin=docs)
     assert r.returncode == 0, r.stderr
     return {o["key"]: o["partition"]
             for o in json.loads(r.stdout)["objects"]}

@@ -15,17 +15,14 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
-from testbed_py import read_testbed_env, watermarks
+from testbed_py import (BRISK, LISTENER, control_client, free_port, http_get,
+                        kubectl, publisher, read_testbed_env,
+                        require_programs, wait_for, watermarks, write_configs)
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-SOURCE = os.environ.get("M3B_SOURCE_DIR", os.getcwd())
-PUBLISHER = os.environ.get("M3B_PUBLISHER", "")
-LISTENER = os.environ.get("M3B_LISTENER", "")
 PLANE = "it"
 DESIRED = f"m3.{PLANE}.desired"
 DLQ = f"m3.{PLANE}.dlq"
@@ -38,72 +35,20 @@ def tb():
     return read_testbed_env()
 
 
-def kafka_block(tb, user, password_file):
-    return f"""kafka:
-  bootstrap.servers: {tb['M3B_TB_KAFKA_SASL_BOOTSTRAP']}
-  security.protocol: SASL_SSL
-  sasl.mechanisms: {tb['M3B_TB_KAFKA_SASL_MECHANISM']}
-  sasl.username: {user}
-  sasl.password_file: {password_file}
-  ssl.ca.location: {tb['M3B_TB_KAFKA_CA']}
-"""
-
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tb):
-    d = tmp_path_factory.mktemp("listener")
-    for exe, name in ((PUBLISHER, "M3B_PUBLISHER"), (LISTENER, "M3B_LISTENER")):
-        if not exe or not os.access(exe, os.X_OK):
-            pytest.fail(f"{name} does not name the built program", pytrace=False)
-    for args in (["keygen", "--out", str(d)],
-                 ["keygen", "--seal", "--out", str(d)]):
-        subprocess.run([PUBLISHER] + args, check=True, capture_output=True)
-    (d / "trusted").mkdir()
-    (d / "trusted" / "control.pem").write_bytes(
-        (d / "signing.pub.pem").read_bytes())
-    (d / "publisher.yaml").write_text(f"""
-plane: {PLANE}
-publisher.id: it-listener-{os.getpid()}
-signing.key_file: {d}/signing.key
-sealing.listener_key_file: {d}/sealing.pub.pem
-topics:
-  replication_factor: 1
-  partitions: 3
-""" + kafka_block(tb, tb["M3B_TB_KAFKA_CONTROL_USER"],
-                  tb["M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"]))
-    (d / "listener.yaml").write_text(f"""
-plane: {PLANE}
-listener.id: it-{RUN}
-listener.namespaces: [shop, m3-it]
-listener.trusted_keys_dir: {d}/trusted
-listener.sealing_key_file: {d}/sealing.key
-listener.workers: 4
-heartbeat.interval_ms: 1000
-http.address: 127.0.0.1:0  # tests run side by side: no fixed port
-shutdown.grace_ms: 10000
-retry.initial_backoff_ms: 100
-retry.max_backoff_ms: 2000
-kube.kubeconfig: {tb['M3B_TB_KUBE_LISTENER_KUBECONFIG']}
-""" + kafka_block(tb, tb["M3B_TB_KAFKA_LISTENER_USER_IT"],
-                  tb["M3B_TB_KAFKA_LISTENER_PASSWORD_FILE_IT"]))
+    require_programs("M3B_PUBLISHER", "M3B_LISTENER")
+    d = write_configs(
+        tb, tmp_path_factory.mktemp("listener"), PLANE,
+        {"publisher.id": f"it-listener-{os.getpid()}"},
+        {**BRISK, "listener.id": f"it-{RUN}",
+         "listener.namespaces": NAMESPACES,
+         # tests run side by side: no fixed port
+         "http.address": "127.0.0.1:0"})
     # creates what is missing (status, dlq); an existing desired topic with
     # other configs is reported, not changed
     publisher(d, ["topics", "create"])
     return d
-
-
-def publisher(d, args, stdin=None, timeout=120):
-    return subprocess.run([PUBLISHER] + args[:1] +
-                          ["--config", str(d / "publisher.yaml")] + args[1:],
-                          input=stdin, capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def kubectl(tb, *args):
-    r = subprocess.run([tb["M3B_TB_KUBECTL"], "--kubeconfig",
-                        tb["M3B_TB_KUBE_ADMIN_KUBECONFIG"]] + list(args),
-                       capture_output=True, text=True, timeout=60)
-    return r
 
 
 def configmaps(tb):
@@ -175,15 +120,6 @@ def dlq_records(tb):
     return out
 
 
-def wait_for(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def committed_all(tb, group):
     """True when the group's committed offsets reach the high watermarks."""
     c = Consumer({"bootstrap.servers": tb["M3B_TB_KAFKA_BOOTSTRAP"],
@@ -219,14 +155,7 @@ def test_listener_end_to_end(tb, workdir):
             assert labels.get("app.kubernetes.io/managed-by") == "m3bridge"
 
         # 2. an unsigned and a tampered record end in the dlq; it goes on
-        ctl = Producer({
-            "bootstrap.servers": tb["M3B_TB_KAFKA_SASL_BOOTSTRAP"],
-            "security.protocol": "SASL_SSL",
-            "sasl.mechanisms": tb["M3B_TB_KAFKA_SASL_MECHANISM"],
-            "sasl.username": tb["M3B_TB_KAFKA_CONTROL_USER"],
-            "sasl.password": open(
-                tb["M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"]).read().strip(),
-            "ssl.ca.location": tb["M3B_TB_KAFKA_CA"]})
+        ctl = Producer(control_client(tb))
         bad_unsigned = f"/v1/ConfigMap/shop/unsigned-{RUN}".encode()
         bad_tampered = f"/v1/ConfigMap/shop/tampered-{RUN}".encode()
         ctl.produce(DESIRED, key=bad_unsigned, value=b"\xc3\x01junk")
@@ -305,25 +234,6 @@ def test_listener_end_to_end(tb, workdir):
         ns, name = key.split("/")
         kubectl(tb, "delete", "configmap", "-n", ns, name, "--wait=false")
     kubectl(tb, "delete", "configmap", f"unmanaged-{RUN}", "-n", "shop")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_get(port, path):
-    """(status, body) of GET http://127.0.0.1:port/path; (0, error) when
-    nothing answers yet."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}",
-                                    timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except (urllib.error.URLError, ConnectionError, socket.timeout) as e:
-        return 0, str(e)
 
 
 METRIC_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"

@@ -23,7 +23,7 @@ from robust_py import (DESIRED, DLQ, MANAGED, NAMESPACES, PARTITIONS, PLANE,
                        produce_raw, wait_for)
 
 MAX_MANIFEST = 8192
-bed = bed_fixture("bad", f"publish.max_manifest_bytes: {MAX_MANIFEST}\n")
+bed = bed_fixture("bad", {"publish.max_manifest_bytes": MAX_MANIFEST})
 NS = NAMESPACES[0]
 
 

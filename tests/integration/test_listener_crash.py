@@ -47,7 +47,7 @@ def test_kill_9_in_the_middle_of_2000_events(bed):
         def enough():
             statuses.update(0.05)
             return answered() >= KILL_AT
-        wait_for(enough, 90, f"{KILL_AT} statuses", every=0)
+        wait_for(enough, 90, f"{KILL_AT} statuses", interval=0)
         first.kill()
         statuses.update(1)
         at_kill = answered()

@@ -15,7 +15,7 @@ from robust_py import (ANN_GENERATION, NAMESPACES, PARTITIONS, Statuses,
 
 # small queues: a stopping listener has few events in flight, and leaves
 # the rest of its partitions to the other
-bed = bed_fixture("group", "listener.queue_depth: 4\n")
+bed = bed_fixture("group", {"listener.queue_depth": 4})
 OBJECTS = 300
 
 
@@ -73,7 +73,7 @@ def test_two_listeners_share_and_hand_over(bed):
                        (s["key"], s["generation"]) in r2_events) >= 20
         r2_events = {(k, g) for k, (g, _, _) in r2.items()}
         wait_for(some_of_r2, 60, "the first listener to apply part of r2",
-                 every=0)
+                 interval=0)
         rc, took = a.stop()
         assert rc == 0, a.tail()
         have = statuses.wait_events(list(events), 120, "every event")

@@ -33,8 +33,8 @@ def tb():
 
 
 def test_sigterm_while_retrying_exits_cleanly(tb, tmp_path):
-    d = make_workdir(tmp_path, tb, RUN, "retry.initial_backoff_ms: 200\n"
-                     "retry.max_backoff_ms: 1000\n")
+    d = make_workdir(tmp_path, tb, RUN, {"retry.initial_backoff_ms": 200,
+                                         "retry.max_backoff_ms": 1000})
     name = f"shutdown-{RUN}"
     r = kubectl(tb, "apply", "-f", "-", stdin=WEBHOOK)
     assert r.returncode == 0, r.stderr

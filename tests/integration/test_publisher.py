@@ -18,14 +18,14 @@ import uuid
 
 import fastavro
 import pytest
-from testbed_py import read_testbed_env, watermarks
+from testbed_py import (PUBLISHER, murmur2_partition, read_testbed_env,
+                        watermarks, write_configs)
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 SOURCE = os.environ.get("M3B_SOURCE_DIR", os.getcwd())
-PUBLISHER = os.environ.get("M3B_PUBLISHER", "")
 PLANE = "pubit"
 TOPIC = f"m3.{PLANE}.desired"
 
@@ -38,30 +38,9 @@ def tb():
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tb):
     d = tmp_path_factory.mktemp("publisher")
-    if not PUBLISHER or not os.access(PUBLISHER, os.X_OK):
-        pytest.fail("M3B_PUBLISHER does not name the built m3bridge-publisher",
-                    pytrace=False)
-    for args in (["keygen", "--out", str(d)],
-                 ["keygen", "--seal", "--out", str(d)]):
-        subprocess.run([PUBLISHER] + args, check=True, capture_output=True)
+    write_configs(tb, d, PLANE, {"publisher.id": f"it-{os.getpid()}"})
     assert oct(os.stat(d / "signing.key").st_mode & 0o777) == "0o600"
     config = d / "publisher.yaml"
-    config.write_text(f"""
-plane: {PLANE}
-publisher.id: it-{os.getpid()}
-signing.key_file: {d}/signing.key
-sealing.listener_key_file: {d}/sealing.pub.pem
-topics:
-  replication_factor: 1
-  partitions: 3
-kafka:
-  bootstrap.servers: {tb['M3B_TB_KAFKA_SASL_BOOTSTRAP']}
-  security.protocol: SASL_SSL
-  sasl.mechanisms: {tb['M3B_TB_KAFKA_SASL_MECHANISM']}
-  sasl.username: {tb['M3B_TB_KAFKA_CONTROL_USER']}
-  sasl.password_file: {tb['M3B_TB_KAFKA_CONTROL_PASSWORD_FILE']}
-  ssl.ca.location: {tb['M3B_TB_KAFKA_CA']}
-""")
     r = run(["topics", "create", "--config", str(config)])
     assert r.returncode == 0, r.stderr
     assert f"m3.{PLANE}.desired" in r.stdout
@@ -144,34 +123,6 @@ def verify(pub_pem, key, value, headers):
     data = (b"m3bridge-sig-v1\x00" + struct.pack(">I", len(key)) + key +
             struct.pack(">Q", len(value)) + value)
     pub.verify(headers["m3-sig"], data)
-
-
-def murmur2_partition(key, partitions):
-    """The Java client's default partitioner (murmur2, positive modulo)."""
-    data, length = bytearray(key), len(key)
-    seed, m, r = 0x9747B28C, 0x5BD1E995, 24
-    h = (seed ^ length) & 0xFFFFFFFF
-    for i in range(0, length - length % 4, 4):
-        k = (data[i] | data[i + 1] << 8 | data[i + 2] << 16 |
-             data[i + 3] << 24)
-        k = (k * m) & 0xFFFFFFFF
-        k ^= k >> r
-        k = (k * m) & 0xFFFFFFFF
-        h = (h * m) & 0xFFFFFFFF
-        h ^= k
-    rem = length % 4
-    tail = length - rem
-    if rem == 3:
-        h ^= data[tail + 2] << 16
-    if rem >= 2:
-        h ^= data[tail + 1] << 8
-    if rem >= 1:
-        h ^= data[tail]
-        h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 13
-    h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 15
-    return (h & 0x7FFFFFFF) % partitions
 
 
 SECRET_PLAIN = "s3cr3t-plaintext-" + uuid.uuid4().hex

@@ -22,6 +22,7 @@ from an empty desired topic and an empty group.
 Needs the test bed (tests/testbed/testbed up); fails, never skips, without it.
 """
 import base64
+import functools
 import json
 import os
 import re
@@ -37,10 +38,13 @@ import pytest
 from confluent_kafka import (Consumer, KafkaError, KafkaException, Producer,
                              TopicPartition)
 from confluent_kafka.admin import AdminClient, NewTopic
-from testbed_py import read_testbed_env, watermarks
+import testbed_py
+from testbed_py import (BRISK, LISTENER, control_client, read_testbed_env,
+                        require_programs, watermarks, write_configs)
 
-PUBLISHER = os.environ.get("M3B_PUBLISHER", "")
-LISTENER = os.environ.get("M3B_LISTENER", "")
+# each poll lists 2,000 objects or reads every partition: once a second
+wait_for = functools.partial(testbed_py.wait_for, interval=1)
+
 PLANE = "dr"
 DESIRED = f"m3.{PLANE}.desired"
 STATUS = f"m3.{PLANE}.status"
@@ -64,17 +68,6 @@ STATE = {}
 @pytest.fixture(scope="module")
 def tb():
     return read_testbed_env()
-
-
-def kafka_block(tb, user, password_file):
-    return f"""kafka:
-  bootstrap.servers: {tb['M3B_TB_KAFKA_SASL_BOOTSTRAP']}
-  security.protocol: SASL_SSL
-  sasl.mechanisms: {tb['M3B_TB_KAFKA_SASL_MECHANISM']}
-  sasl.username: {user}
-  sasl.password_file: {password_file}
-  ssl.ca.location: {tb['M3B_TB_KAFKA_CA']}
-"""
 
 
 # --- the Kubernetes API with admin credentials --------------------------------
@@ -265,14 +258,7 @@ def read_topic(tb, topic):
 
 
 def control_producer(tb):
-    return Producer({
-        "bootstrap.servers": tb["M3B_TB_KAFKA_SASL_BOOTSTRAP"],
-        "security.protocol": "SASL_SSL",
-        "sasl.mechanisms": tb["M3B_TB_KAFKA_SASL_MECHANISM"],
-        "sasl.username": tb["M3B_TB_KAFKA_CONTROL_USER"],
-        "sasl.password": open(
-            tb["M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"]).read().strip(),
-        "ssl.ca.location": tb["M3B_TB_KAFKA_CA"]})
+    return Producer(control_client(tb))
 
 
 # --- the programs -------------------------------------------------------------
@@ -280,47 +266,19 @@ def control_producer(tb):
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tb):
     d = tmp_path_factory.mktemp("replay")
-    for exe, name in ((PUBLISHER, "M3B_PUBLISHER"), (LISTENER, "M3B_LISTENER")):
-        if not exe or not os.access(exe, os.X_OK):
-            pytest.fail(f"{name} does not name the built program", pytrace=False)
+    require_programs("M3B_PUBLISHER", "M3B_LISTENER")
     if CRD_NAME not in tb.get("M3B_TB_KUBE_LISTENER_CRDS", "").split():
         pytest.fail(f"the test bed does not let the listener write {CRD_NAME}: "
                     "restart it (tests/testbed/testbed down && up)",
                     pytrace=False)
-    for args in (["keygen", "--out", str(d)],
-                 ["keygen", "--seal", "--out", str(d)]):
-        subprocess.run([PUBLISHER] + args, check=True, capture_output=True)
-    (d / "trusted").mkdir()
-    (d / "trusted" / "control.pem").write_bytes(
-        (d / "signing.pub.pem").read_bytes())
-    (d / "publisher.yaml").write_text(f"""
-plane: {PLANE}
-publisher.id: dr-{os.getpid()}
-signing.key_file: {d}/signing.key
-sealing.listener_key_file: {d}/sealing.pub.pem
-publish.timeout_ms: 120000
-topics:
-  replication_factor: 1
-  partitions: 3
-""" + kafka_block(tb, tb["M3B_TB_KAFKA_CONTROL_USER"],
-                  tb["M3B_TB_KAFKA_CONTROL_PASSWORD_FILE"]))
-    (d / "listener.yaml").write_text(f"""
-plane: {PLANE}
-listener.id: dr-{RUN}
-listener.namespaces: [{", ".join(NAMESPACES)}]
-listener.cluster_kinds: [apiextensions.k8s.io/CustomResourceDefinition]
-listener.trusted_keys_dir: {d}/trusted
-listener.sealing_key_file: {d}/sealing.key
-listener.workers: 4
-heartbeat.interval_ms: 1000
-http.address: 127.0.0.1:0  # tests run side by side: no fixed port
-shutdown.grace_ms: 10000
-retry.initial_backoff_ms: 100
-retry.max_backoff_ms: 2000
-log.level: warn
-kube.kubeconfig: {tb['M3B_TB_KUBE_LISTENER_KUBECONFIG']}
-""" + kafka_block(tb, tb["M3B_TB_KAFKA_LISTENER_USER_DR"],
-                  tb["M3B_TB_KAFKA_LISTENER_PASSWORD_FILE_DR"]))
+    write_configs(tb, d, PLANE, {"publisher.id": f"dr-{os.getpid()}",
+                                 "publish.timeout_ms": 120000}, {
+        **BRISK, "listener.id": f"dr-{RUN}",
+        "listener.namespaces": NAMESPACES,
+        "listener.cluster_kinds":
+            ["apiextensions.k8s.io/CustomResourceDefinition"],
+        # tests run side by side: no fixed port
+        "http.address": "127.0.0.1:0", "log.level": "warn"})
     reset_plane(tb)
     wipe(tb)
     delete_crd(tb)
@@ -336,10 +294,7 @@ kube.kubeconfig: {tb['M3B_TB_KUBE_LISTENER_KUBECONFIG']}
 
 
 def publisher(d, args, stdin=None, timeout=300):
-    return subprocess.run([PUBLISHER] + args[:1] +
-                          ["--config", str(d / "publisher.yaml")] + args[1:],
-                          input=stdin, capture_output=True, text=True,
-                          timeout=timeout)
+    return testbed_py.publisher(d, args, stdin, timeout)
 
 
 def publish(d, docs, release):
@@ -410,15 +365,6 @@ def key_of(doc):
     group, _, version = api.rpartition("/")
     return (f"{group}/{version}/{doc['kind']}/{doc['metadata']['namespace']}/"
             f"{doc['metadata']['name']}")
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(1)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def caught_up(tb):

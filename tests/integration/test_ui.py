@@ -175,12 +175,12 @@ def test_ui_matches_metrics_while_behind(tb, tmp_path, playwright_api, capsys):
         """Shown in the ctest log even when the test passes."""
         with capsys.disabled():
             print(*args, flush=True)
-    d = make_workdir(tmp_path, tb, RUN, "ui.sample_interval_ms: 1000\n"
-                     "listener.workers: 2\nretry.initial_backoff_ms: 200\n"
-                     "retry.max_backoff_ms: 1000\n"
-                     "kafka.auto.commit.interval.ms: 1000\n"
-                     # verdicts within seconds: 3 samples over 2 s
-                     "lag.verdict_window_ms: 4000\n")
+    d = make_workdir(tmp_path, tb, RUN, {
+        "ui.sample_interval_ms": 1000, "listener.workers": 2,
+        "retry.initial_backoff_ms": 200, "retry.max_backoff_ms": 1000,
+        "kafka.auto.commit.interval.ms": 1000,
+        # verdicts within seconds: 3 samples over 2 s
+        "lag.verdict_window_ms": 4000})
     first = [f"ui-{RUN}-a{i}" for i in range(20)]
     blocked = f"ui-{RUN}-blocked"
     after = [f"ui-{RUN}-b{i}" for i in range(12)]
