@@ -120,7 +120,8 @@ m3b_err_t replay_verify(struct replay *replay) {
   m3b_err_t err;
   size_t i, n = 0, failed = 0;
 
-  batch = calloc(replay->item_count ? replay->item_count : 1, sizeof(*batch));
+  batch = calloc(replay->item_count ? replay->item_count : 1,
+                 sizeof(struct replay_item *));
   if (!batch)
     return M3B_ERR_NOMEM;
   for (i = 0; i < replay->item_count; i++)

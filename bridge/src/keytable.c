@@ -18,7 +18,7 @@ uint64_t m3b__hash(const void *data, size_t len) {
 }
 
 m3b_err_t m3b__keytable_init(struct m3b__keytable *table) {
-  table->buckets = calloc(M3B__KEYTABLE_INITIAL, sizeof(*table->buckets));
+  table->buckets = calloc(M3B__KEYTABLE_INITIAL, sizeof(struct m3b__keynode *));
   table->bucket_count = table->buckets ? M3B__KEYTABLE_INITIAL : 0;
   table->count = 0;
   return table->buckets ? M3B_OK : M3B_ERR_NOMEM;
@@ -57,7 +57,8 @@ struct m3b__keynode *m3b__keytable_get(const struct m3b__keytable *table,
  * was (longer chains, still correct). */
 static void grow(struct m3b__keytable *table) {
   size_t new_count = table->bucket_count * 2, i;
-  struct m3b__keynode **buckets = calloc(new_count, sizeof(*buckets));
+  struct m3b__keynode **buckets =
+      calloc(new_count, sizeof(struct m3b__keynode *));
   if (!buckets)
     return;
   for (i = 0; i < table->bucket_count; i++) {
