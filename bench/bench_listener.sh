@@ -28,10 +28,13 @@
 #               and after loading RSS_N managed ConfigMaps into its index
 #               (plane 'benchrss', namespace bench-rss; created with
 #               bench_kube_apply when not already there from an earlier run).
+#   CPU         per object, user+sys from /proc: the listener's own (or the
+#               raw loop's), the apiserver's + etcd's and the broker's, for
+#               (a), (b), (a2), (b2).
 #
 # Usage: bench/bench_listener.sh [N]          (default 10000)
 # Env:   W (listener.workers and raw threads, default 4), KCAT_N (300),
-#        PY_N (2000), LAT_S (20), RSS_N (100000; 0 skips the size run),
+#        PY_N (2000), LAT_S (20), RSS_N (100000); 0 skips that part,
 #        KEEP_WORK (set: keep the work dir with the logs), M3B_BENCH_BUILD (build/release), M3B_BENCH_PYTHON (the test bed's
 #        python; needs confluent-kafka, fastavro and kubernetes).
 # Needs: cmake --preset release && cmake --build --preset release;
@@ -198,9 +201,40 @@ start_listener() {
 rss() { # prints "VmRSS_kB VmHWM_kB" of the listener
   awk '/^VmRSS/ {r=$2} /^VmHWM/ {h=$2} END {print r, h}' "/proc/$listener_pid/status"
 }
+# CPU per object, from /proc (clock ticks, user + system): what the
+# listener, the raw loop, the apiserver + etcd and the broker spent. On a
+# shared machine this is the figure the other work cannot skew: every ms a
+# client spends per object is taken from the apiserver it shares the CPUs with.
+hz=$(getconf CLK_TCK)
+ticks() { # PID...: user+sys clock ticks of these processes
+  local t=0 p
+  for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  echo "$t"
+}
+tb_pid() { cat "$M3B_TESTBED_DIR/$1.pid"; }
+cpu_snap() { # "listener server broker" ticks now
+  echo "$(ticks "$listener_pid") $(ticks "$(tb_pid apiserver)" "$(tb_pid etcd)") $(ticks "$(tb_pid kafka)")"
+}
+# raw_timed OUTVAR ARGS...: the raw loop; OUTVAR gets its JSON line,
+# OUTVAR_cpu "own server broker" CPU seconds
+raw_timed() {
+  local var=$1 s0 s1 u s out
+  shift
+  s0="$(ticks "$(tb_pid apiserver)" "$(tb_pid etcd)") $(ticks "$(tb_pid kafka)")"
+  out=$(/usr/bin/time -f "%U %S" -o "$work/raw.cpu" "$RAW" "$@")
+  s1="$(ticks "$(tb_pid apiserver)" "$(tb_pid etcd)") $(ticks "$(tb_pid kafka)")"
+  read -r u s <"$work/raw.cpu"
+  printf -v "$var" '%s' "$out"
+  printf -v "${var}_cpu" '%s' "$(awk -v a="$s0" -v b="$s1" -v hz="$hz" -v c="$u $s" \
+    'BEGIN {split(a, x); split(b, y); split(c, z); print z[1] + z[2], (y[1] - x[1]) / hz, (y[2] - x[2]) / hz}')"
+}
+cpu_delta() { # BEFORE AFTER: "listener server broker" CPU seconds
+  awk -v a="$1" -v b="$2" -v hz="$hz" \
+    'BEGIN {split(a, x); split(b, y); print (y[1] - x[1]) / hz, (y[2] - x[2]) / hz, (y[3] - x[3]) / hz}'
+}
 
 say "raw libcurl loop, first run ($NS_RAW1)"
-raw1=$("$RAW" "${raw_args[@]}" --objects "$work/objects.jsonl" --namespace "$NS_RAW1")
+raw_timed raw1 "${raw_args[@]}" --objects "$work/objects.jsonl" --namespace "$NS_RAW1"
 say "raw 1: $raw1"
 
 say "starting the listener (empty plane)"
@@ -215,15 +249,17 @@ say "publishing $N ConfigMaps (not timed)"
   --release "bench-$run_id" --json >"$work/publish.json" 2>"$work/publish.err" ||
   { tail -5 "$work/publish.err" >&2; die "publishing failed"; }
 t_visible=$(date +%s.%N)
+cpu0=$(cpu_snap) # after the publish: the broker's share of it is not the listener's
 say "release committed; waiting for $N APPLIED"
 read -r t_done _ < <("$PY" "${HELPER[@]}" wait-applied --url "$metrics" --count "$N")
+cpu_a=$(cpu_delta "$cpu0" "$(cpu_snap)")
 listener_st=$("$PY" "${HELPER[@]}" statuses "${plain[@]}" --topic "m3.$plane.status" \
   --prefix "/v1/ConfigMap/$NS_L/cm-" --count "$N")
 rss_after=$(rss)
 say "listener: $N in $(awk "BEGIN {print $t_done - $t_visible}") s; statuses: $listener_st"
 
 say "raw libcurl loop, second run ($NS_RAW2)"
-raw2=$("$RAW" "${raw_args[@]}" --objects "$work/objects.jsonl" --namespace "$NS_RAW2")
+raw_timed raw2 "${raw_args[@]}" --objects "$work/objects.jsonl" --namespace "$NS_RAW2"
 say "raw 2: $raw2"
 
 # --- updates: the same N objects with changed data --------------------------
@@ -237,58 +273,68 @@ say "publishing an update of the $N ConfigMaps (not timed)"
   --release "bench-$run_id-2" --json >/dev/null 2>"$work/publish.err" ||
   { tail -5 "$work/publish.err" >&2; die "publishing the update failed"; }
 t_visible2=$(date +%s.%N)
+cpu0=$(cpu_snap)
 read -r t_done2 _ < <("$PY" "${HELPER[@]}" wait-applied --url "$metrics" --count "$((2 * N))")
+cpu_a2=$(cpu_delta "$cpu0" "$(cpu_snap)")
 say "raw libcurl loop, updates ($NS_RAW1)"
 say "listener updates: $N in $(awk "BEGIN {print $t_done2 - $t_visible2}") s"
-raw_upd=$("$RAW" "${raw_args[@]}" --objects "$work/objects2.jsonl" --namespace "$NS_RAW1")
+raw_timed raw_upd "${raw_args[@]}" --objects "$work/objects2.jsonl" --namespace "$NS_RAW1"
 say "raw updates: $raw_upd"
 
 # --- (c) kcat | kubectl, (d) Python: from a topic of plain JSON manifests ----
-say "producing the plain manifests for the user-script baselines (not timed)"
-awk '{ match($0, /"name":"[^"]*"/); print substr($0, RSTART + 8, RLENGTH - 9) "\t" $0 }' \
-  "$work/objects.jsonl" >"$work/plain.tsv"
-kafka_control=(-X security.protocol=SASL_SSL -X sasl.mechanisms="$M3B_TB_KAFKA_SASL_MECHANISM"
-  -X sasl.username="$M3B_TB_KAFKA_CONTROL_USER" -X ssl.ca.location="$M3B_TB_KAFKA_CA"
-  -X sasl.password="$(cat "$M3B_TB_KAFKA_CONTROL_PASSWORD_FILE")")
-kcat -b "$M3B_TB_KAFKA_SASL_BOOTSTRAP" "${kafka_control[@]}" -P -t "m3.$plane-plain.desired" \
-  -K $'\t' -l "$work/plain.tsv"
-
-say "kcat | kubectl apply --server-side, one kubectl per message ($KCAT_N objects)"
-t0=$(date +%s.%N)
-kcat -b "$M3B_TB_KAFKA_SASL_BOOTSTRAP" "${kafka_control[@]}" -C -t "m3.$plane-plain.desired" \
-  -o beginning -c "$KCAT_N" -e -q -f '%s\n' |
-  while IFS= read -r manifest; do
-    printf '%s\n' "$manifest" | "$KUBECTL" --kubeconfig "$M3B_TB_KUBE_LISTENER_KUBECONFIG" \
-      apply --server-side --field-manager=m3bridge --force-conflicts -n "$NS_KCAT" -f - >/dev/null
-  done
-t1=$(date +%s.%N)
-kcat_applied=$("${kc[@]}" get configmaps -n "$NS_KCAT" -l app.kubernetes.io/managed-by=m3bridge -o name | wc -l)
-[[ $kcat_applied == "$KCAT_N" ]] || die "kcat | kubectl applied $kcat_applied of $KCAT_N"
-kcat_s=$(awk "BEGIN {print $t1 - $t0}")
-say "kcat | kubectl: $KCAT_N in $kcat_s s"
-
-say "Python consumer + kubernetes client ($PY_N objects)"
-py=$("$PY" "${HELPER[@]}" python-baseline "${sasl_control[@]}" --topic "m3.$plane-plain.desired" \
-  --group "m3bridge-publisher-bench-py-$run_id" --kubeconfig "$M3B_TB_KUBE_LISTENER_KUBECONFIG" \
-  --namespace "$NS_PY" --count "$PY_N")
-say "python: $py"
+kcat_s=0 py='{"objects": 0}'
+if ((KCAT_N > 0 || PY_N > 0)); then
+  say "producing the plain manifests for the user-script baselines (not timed)"
+  awk '{ match($0, /"name":"[^"]*"/); print substr($0, RSTART + 8, RLENGTH - 9) "\t" $0 }' \
+    "$work/objects.jsonl" >"$work/plain.tsv"
+  kafka_control=(-X security.protocol=SASL_SSL -X sasl.mechanisms="$M3B_TB_KAFKA_SASL_MECHANISM"
+    -X sasl.username="$M3B_TB_KAFKA_CONTROL_USER" -X ssl.ca.location="$M3B_TB_KAFKA_CA"
+    -X sasl.password="$(cat "$M3B_TB_KAFKA_CONTROL_PASSWORD_FILE")")
+  kcat -b "$M3B_TB_KAFKA_SASL_BOOTSTRAP" "${kafka_control[@]}" -P -t "m3.$plane-plain.desired" \
+    -K $'\t' -l "$work/plain.tsv"
+fi
+if ((KCAT_N > 0)); then
+  say "kcat | kubectl apply --server-side, one kubectl per message ($KCAT_N objects)"
+  t0=$(date +%s.%N)
+  kcat -b "$M3B_TB_KAFKA_SASL_BOOTSTRAP" "${kafka_control[@]}" -C -t "m3.$plane-plain.desired" \
+    -o beginning -c "$KCAT_N" -e -q -f '%s\n' |
+    while IFS= read -r manifest; do
+      printf '%s\n' "$manifest" | "$KUBECTL" --kubeconfig "$M3B_TB_KUBE_LISTENER_KUBECONFIG" \
+        apply --server-side --field-manager=m3bridge --force-conflicts -n "$NS_KCAT" -f - >/dev/null
+    done
+  t1=$(date +%s.%N)
+  kcat_applied=$("${kc[@]}" get configmaps -n "$NS_KCAT" -l app.kubernetes.io/managed-by=m3bridge -o name | wc -l)
+  [[ $kcat_applied == "$KCAT_N" ]] || die "kcat | kubectl applied $kcat_applied of $KCAT_N"
+  kcat_s=$(awk "BEGIN {print $t1 - $t0}")
+  say "kcat | kubectl: $KCAT_N in $kcat_s s"
+fi
+if ((PY_N > 0)); then
+  say "Python consumer + kubernetes client ($PY_N objects)"
+  py=$("$PY" "${HELPER[@]}" python-baseline "${sasl_control[@]}" --topic "m3.$plane-plain.desired" \
+    --group "m3bridge-publisher-bench-py-$run_id" --kubeconfig "$M3B_TB_KUBE_LISTENER_KUBECONFIG" \
+    --namespace "$NS_PY" --count "$PY_N")
+  say "python: $py"
+fi
 
 # --- latency at half the listener's rate ----------------------------------------
-rate=$("$PY" -c "import sys; print(round($N / ($t_done - $t_visible) / 2, 1))")
-lat_n=$("$PY" -c "print(max(200, int($rate * $LAT_S)))")
-say "latency: $lat_n events at $rate/s (half the listener's measured rate)"
-"$PY" "${HELPER[@]}" objects --count "$lat_n" --prefix lat --plane "$plane" --namespace "$NS_L" \
-  --yaml "$work/lat.yaml"
-"$PUBLISHER" publish --config "$work/stage.yaml" --log-level warn -f "$work/lat.yaml" \
-  --release "bench-lat-$run_id" --json >/dev/null 2>"$work/stage.err" ||
-  { tail -5 "$work/stage.err" >&2; die "publishing to the staging topic failed"; }
-stage=$("$PY" "${HELPER[@]}" stage-to-desired "${plain[@]}" --source "stage.$plane.desired" \
-  --target "m3.$plane.desired" --count "$lat_n" --rate "$rate" --out "$work/stamps.json")
-"$PY" "${HELPER[@]}" wait-applied --url "$metrics" --count "$((2 * N + lat_n))" >/dev/null
-lat=$("$PY" "${HELPER[@]}" latency "${plain[@]}" --topic "m3.$plane.status" \
-  --prefix "/v1/ConfigMap/$NS_L/lat-" --stamps "$work/stamps.json")
-say "latency: $lat"
-hist=$(curl -fsS "$metrics" | awk '/^m3bridge_publish_to_applied_seconds_(sum|count)/ {print $2}' | paste -sd' ')
+lat='{"events": 0}' stage='{}' hist=""
+if ((LAT_S > 0)); then
+  rate=$("$PY" -c "import sys; print(round($N / ($t_done - $t_visible) / 2, 1))")
+  lat_n=$("$PY" -c "print(max(200, int($rate * $LAT_S)))")
+  say "latency: $lat_n events at $rate/s (half the listener's measured rate)"
+  "$PY" "${HELPER[@]}" objects --count "$lat_n" --prefix lat --plane "$plane" --namespace "$NS_L" \
+    --yaml "$work/lat.yaml"
+  "$PUBLISHER" publish --config "$work/stage.yaml" --log-level warn -f "$work/lat.yaml" \
+    --release "bench-lat-$run_id" --json >/dev/null 2>"$work/stage.err" ||
+    { tail -5 "$work/stage.err" >&2; die "publishing to the staging topic failed"; }
+  stage=$("$PY" "${HELPER[@]}" stage-to-desired "${plain[@]}" --source "stage.$plane.desired" \
+    --target "m3.$plane.desired" --count "$lat_n" --rate "$rate" --out "$work/stamps.json")
+  "$PY" "${HELPER[@]}" wait-applied --url "$metrics" --count "$((2 * N + lat_n))" >/dev/null
+  lat=$("$PY" "${HELPER[@]}" latency "${plain[@]}" --topic "m3.$plane.status" \
+    --prefix "/v1/ConfigMap/$NS_L/lat-" --stamps "$work/stamps.json")
+  say "latency: $lat"
+  hist=$(curl -fsS "$metrics" | awk '/^m3bridge_publish_to_applied_seconds_(sum|count)/ {print $2}' | paste -sd' ')
+fi
 rss_after_lat=$(rss)
 stop_listener
 
@@ -345,7 +391,7 @@ stage = json.loads('''$stage''')
 wall = $t_done - $t_visible
 lis = N / wall
 raw = (raw1["objects_per_s"] + raw2["objects_per_s"]) / 2
-kcat = $KCAT_N / $kcat_s
+kcat = $KCAT_N / $kcat_s if $KCAT_N else 0
 def mb(pair):
     r, h = map(int, pair.split())
     return f"VmRSS {r/1024:.1f} MiB, VmHWM {h/1024:.1f} MiB"
@@ -357,25 +403,41 @@ print(f"{'(b) raw libcurl SSA loop, run 1':44}{raw1['objects']:8}{raw1['seconds'
 print(f"{'    raw libcurl SSA loop, run 2':44}{raw2['objects']:8}{raw2['seconds']:9.2f}{raw2['objects_per_s']:11.1f}")
 print(f"{'(a2) listener, updates (index hit)':44}{N:8}{wall2:9.2f}{lisu:11.1f}")
 print(f"{'(b2) raw libcurl SSA loop, updates':44}{rawu['objects']:8}{rawu['seconds']:9.2f}{rawu['objects_per_s']:11.1f}")
-print(f"{'(c) kcat | kubectl apply, 1 per message':44}{$KCAT_N:8}{$kcat_s:9.2f}{kcat:11.1f}")
-print(f"{'(d) Python confluent-kafka + kubernetes':44}{py['objects']:8}{py['seconds']:9.2f}{py['objects_per_s']:11.1f}")
+if kcat:
+    print(f"{'(c) kcat | kubectl apply, 1 per message':44}{$KCAT_N:8}{$kcat_s:9.2f}{kcat:11.1f}")
+if py['objects']:
+    print(f"{'(d) Python confluent-kafka + kubernetes':44}{py['objects']:8}{py['seconds']:9.2f}{py['objects_per_s']:11.1f}")
+def cpu(triple, n):  # CPU seconds "own server broker" -> ms per object
+    return [1000 * float(x) / n for x in triple.split()]
+print(f"CPU per object, ms (user+sys from /proc){'own':>8}{'apiserver+etcd':>16}{'broker':>8}")
+for name, triple, n in (("(a) listener, creates", "$cpu_a", N),
+                        ("(b) raw loop, run 1", "$raw1_cpu", raw1["objects"]),
+                        ("    raw loop, run 2", "$raw2_cpu", raw2["objects"]),
+                        ("(a2) listener, updates", "$cpu_a2", N),
+                        ("(b2) raw loop, updates", "$raw_upd_cpu", rawu["objects"])):
+    o, sv, b = cpu(triple, n)
+    print(f"{'  ' + name:40}{o:8.2f}{sv:16.2f}{b:8.2f}")
 def verdict(x, goal):
     return f"{x:.2f} (goal >= {goal}: {'PASS' if x >= goal else 'FAIL'})"
 print(f"ratio listener/raw (mean of both runs): {verdict(lis / raw, 0.8)}")
 print(f"ratio listener/raw, updates:             {verdict(lisu / rawu['objects_per_s'], 0.8)}")
-print(f"ratio listener/kcat+kubectl:            {verdict(lis / kcat, 20)}")
-print(f"ratio listener/python:                  {verdict(lis / py['objects_per_s'], 5)}")
-print(f"latency publish -> APPLIED at {stage['rate']:.1f} events/s ({lat['events']} events, "
+if kcat:
+    print(f"ratio listener/kcat+kubectl:            {verdict(lis / kcat, 20)}")
+if py['objects']:
+    print(f"ratio listener/python:                  {verdict(lis / py['objects_per_s'], 5)}")
+if lat['events']:
+  print(f"latency publish -> APPLIED at {stage['rate']:.1f} events/s ({lat['events']} events, "
       f"half of {lis:.1f}/s): p50 {lat['p50_ms']} ms, p90 {lat['p90_ms']} ms, "
       f"p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms")
-print("  (per event: the status's applied_at minus the desired record's Kafka timestamp)")
+  print("  (per event: the status's applied_at minus the desired record's Kafka timestamp)")
 hs = "$hist".split()
 if len(hs) == 2 and float(hs[1]) > 0:
     print(f"  listener histogram m3bridge_publish_to_applied_seconds, all events: mean {1000*float(hs[0])/float(hs[1]):.0f} ms")
 print(f"listener start -> consuming and ready: {$t_ready - $t_start:.2f} s (empty plane)")
 print(f"RSS idle (empty plane): {mb('$rss_idle')}")
 print(f"RSS after (a), {N} objects indexed: {mb('$rss_after')}")
-print(f"RSS after the latency run, {N + lat['events']} indexed: {mb('$rss_after_lat')}")
+if lat['events']:
+    print(f"RSS after the latency run, {N + lat['events']} indexed: {mb('$rss_after_lat')}")
 if "$rss_big" != "skipped":
     rr = json.loads('''$rss_raw''')
     r, h = map(int, "$rss_big".split())

@@ -98,17 +98,24 @@ static size_t latin1_length(const json_t *value) {
   return n;
 }
 
+/* Writes the bytes a bytes-as-string value stands for (latin1_length
+ * checked them), a chunk at a time: one append per byte would cost a call
+ * and a bounds check for each byte of every manifest. */
 static m3b_err_t put_latin1(struct m3b_buf *out, const json_t *value) {
   const unsigned char *s = (const unsigned char *)json_string_value(value);
   size_t len = json_string_length(value);
+  uint8_t chunk[512];
   size_t i = 0;
+  size_t k = 0;
   m3b_err_t err = M3B_OK;
   while (!err && i < len) {
     uint32_t cp;
-    uint8_t byte;
     i += utf8_next(s + i, &cp);
-    byte = (uint8_t)cp;
-    err = m3b_buf_append(out, &byte, 1);
+    chunk[k++] = (uint8_t)cp;
+    if (k == sizeof(chunk) || i >= len) {
+      err = m3b_buf_append(out, chunk, k);
+      k = 0;
+    }
   }
   return err;
 }
@@ -127,6 +134,10 @@ m3b_err_t m3b__json_to_bytes(const json_t *value, uint8_t **data_out,
   data = malloc(n ? n : 1);
   if (!data)
     return M3B_ERR_NOMEM;
+  if (n == len) { /* all ASCII: the text is the bytes */
+    memcpy(data, s, n);
+    i = len;
+  }
   while (i < len) {
     uint32_t cp;
     i += utf8_next(s + i, &cp);
@@ -481,30 +492,37 @@ static m3b_err_t check_utf8(struct dec *d, const uint8_t *s, size_t n) {
 }
 
 m3b_err_t m3b__bytes_to_json(const uint8_t *s, size_t n, json_t **value_out) {
-  struct m3b_buf text;
+  size_t high = 0;
   size_t i;
-  m3b_err_t err = M3B_OK;
+  size_t k = 0;
+  char *text;
 
-  m3b_buf_init(&text, 2 * n + 1);
-  err = m3b_buf_reserve(&text, 2 * n);
-  for (i = 0; !err && i < n; i++) {
-    uint8_t two[2];
+  *value_out = NULL;
+  if (!n)
+    s = (const uint8_t *)"";
+  for (i = 0; i < n; i++)
+    high += s[i] >> 7;
+  /* The text built here is valid UTF-8 by construction, so jansson need
+   * not check it again (json_stringn_nocheck). ASCII bytes - a manifest,
+   * usually - are their own text and are copied once. */
+  if (!high) {
+    *value_out = json_stringn_nocheck((const char *)s, n);
+    return *value_out ? M3B_OK : M3B_ERR_NOMEM;
+  }
+  text = malloc(n + high);
+  if (!text)
+    return M3B_ERR_NOMEM;
+  for (i = 0; i < n; i++) {
     if (s[i] < 0x80) {
-      err = m3b_buf_append(&text, &s[i], 1);
+      text[k++] = (char)s[i];
     } else {
-      two[0] = (uint8_t)(0xC0 | (s[i] >> 6));
-      two[1] = (uint8_t)(0x80 | (s[i] & 0x3f));
-      err = m3b_buf_append(&text, two, 2);
+      text[k++] = (char)(0xC0 | (s[i] >> 6));
+      text[k++] = (char)(0x80 | (s[i] & 0x3f));
     }
   }
-  if (!err) {
-    *value_out = json_stringn(
-        (const char *)(text.data ? text.data : (const uint8_t *)""), text.len);
-    if (!*value_out)
-      err = M3B_ERR_NOMEM;
-  }
-  m3b_buf_cleanup(&text);
-  return err;
+  *value_out = json_stringn_nocheck(text, k);
+  free(text);
+  return *value_out ? M3B_OK : M3B_ERR_NOMEM;
 }
 
 static int same_name(const struct m3b__avro_type *a,

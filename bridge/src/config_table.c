@@ -113,6 +113,16 @@ static const struct m3b_setting settings[] = {
     {"ui.recent_outcomes", M3B_SETTING_INT, "100", 1, 10000, LIS, 0,
      "How many of the latest finished records /ui lists with their phase "
      "and reason."},
+    {"status.linger_ms", M3B_SETTING_INT, "20", 0, 5000, LIS, 0,
+     "How long the listener's producer gathers statuses and dlq records "
+     "into one produce request (librdkafka linger.ms). Each request costs "
+     "CPU in the listener and in the broker, so batching raises throughput "
+     "on a busy machine; it delays each status, and with it the stored "
+     "offset, by at most this long. A kafka.linger.ms you set wins."},
+    {"status.batch_max_messages", M3B_SETTING_INT, "1000", 1, 1000000, LIS, 0,
+     "Most statuses and dlq records in one produce request: a full batch "
+     "goes at once, before status.linger_ms (librdkafka "
+     "batch.num.messages). A kafka.batch.num.messages you set wins."},
     {"heartbeat.interval_ms", M3B_SETTING_INT, "10000", 100, 3600000, LIS, 0,
      "How often the listener publishes its heartbeat (assigned partitions, "
      "committed offsets, lag) on the status topic."},

@@ -324,6 +324,42 @@ void m3b_producer_each_delivery(const m3b_producer_t *producer,
   }
 }
 
+/* The listener's batching settings and the librdkafka property each one
+ * sets, unless the configuration sets that property itself (kafka.<x>,
+ * or its alias): an operator who tunes librdkafka directly keeps the
+ * last word. */
+static const struct {
+  const char *setting;
+  const char *property;
+  const char *own[2]; /* kafka.* names of the property and its alias */
+} batching[] = {
+    {"status.linger_ms",
+     "linger.ms",
+     {"kafka.linger.ms", "kafka.queue.buffering.max.ms"}},
+    {"status.batch_max_messages",
+     "batch.num.messages",
+     {"kafka.batch.num.messages", NULL}},
+};
+
+static m3b_err_t set_batching(rd_kafka_conf_t *conf, const m3b_config_t *config,
+                              char *errstr, size_t errstr_size) {
+  size_t i, j;
+  for (i = 0; i < sizeof(batching) / sizeof(batching[0]); i++) {
+    const char *value = m3b_config_get(config, batching[i].setting);
+    char rderr[256];
+    int own = 0;
+    for (j = 0; j < 2 && batching[i].own[j]; j++)
+      own |= m3b_config_get(config, batching[i].own[j]) != NULL;
+    if (!value || own) /* unknown to this program's table, or overridden */
+      continue;
+    if (rd_kafka_conf_set(conf, batching[i].property, value, rderr,
+                          sizeof(rderr)) != RD_KAFKA_CONF_OK)
+      return m3b__errstr_set(M3B_ERR_CONFIG, errstr, errstr_size, "%s: %s",
+                             batching[i].setting, rderr);
+  }
+  return M3B_OK;
+}
+
 m3b_producer_t *m3b_producer_new_streaming(const m3b_config_t *config,
                                            m3b_delivery_fn fn, void *opaque,
                                            int timeout_ms, m3b_log_t *log,
@@ -349,7 +385,8 @@ m3b_producer_t *m3b_producer_new_streaming(const m3b_config_t *config,
   producer->timeout_ms = timeout_ms;
   producer->delivery_fn = fn;
   producer->delivery_opaque = opaque;
-  if (m3b__kafka_conf_new(config, forced, &conf, errstr, errstr_size))
+  if (m3b__kafka_conf_new(config, forced, &conf, errstr, errstr_size) ||
+      set_batching(conf, config, errstr, errstr_size))
     goto fail;
   rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
   rd_kafka_conf_set_error_cb(conf, error_cb);

@@ -266,9 +266,53 @@ static void test_registration(void **state) {
                    M3B_ERR_ENCODE);
 }
 
+static int contains(const uint8_t *hay, size_t hay_len, const uint8_t *needle,
+                    size_t needle_len) {
+  size_t i;
+  for (i = 0; i + needle_len <= hay_len; i++)
+    if (memcmp(hay + i, needle, needle_len) == 0)
+      return 1;
+  return 0;
+}
+
+/* Manifests longer than the encoder's chunk, all ASCII and with every
+ * byte value: each byte is on the wire once, as it is, and comes back. */
+static void test_long_bytes(void **state) {
+  struct fixture *f = *state;
+  static uint8_t bytes[1500];
+  struct m3b_desired_state in;
+  struct m3b_desired_state out;
+  size_t i;
+  int pass;
+
+  for (pass = 0; pass < 2; pass++) {
+    for (i = 0; i < sizeof(bytes); i++)
+      bytes[i] = pass ? (uint8_t)(i * 7) : (uint8_t)(' ' + i % 90);
+    m3b_desired_state_init(&in);
+    in.plane = "eu1";
+    in.key = "/v1/ConfigMap/shop/big";
+    in.op = M3B_OP_APPLY;
+    in.manifest = bytes;
+    in.manifest_len = sizeof(bytes);
+    in.release_id = "rel";
+    m3b_buf_reset(&f->out);
+    assert_int_equal(m3b_desired_state_encode(f->codec, &in, &f->out, NULL, 0),
+                     M3B_OK);
+    assert_true(contains(f->out.data, f->out.len, bytes, sizeof(bytes)));
+    m3b_desired_state_init(&out);
+    assert_int_equal(m3b_desired_state_decode(f->codec, f->out.data, f->out.len,
+                                              &out, NULL, 0),
+                     M3B_OK);
+    assert_int_equal(out.manifest_len, sizeof(bytes));
+    assert_memory_equal(out.manifest, bytes, sizeof(bytes));
+    m3b_desired_state_cleanup(&out);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_desired_state, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_long_bytes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_status_and_wrong_type, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_heartbeat, setup, teardown),

@@ -110,8 +110,10 @@ typedef void (*m3b_delivery_fn)(void *record_opaque, m3b_err_t err,
 /* Creates an idempotent, non-transactional producer for a long-running
  * process: no delivery table, each delivery goes to fn (opaque borrowed).
  * message.timeout.ms is 0 (infinite): while the broker is unreachable
- * records wait in the queue instead of failing. NULL with errstr on a bad
- * setting or when the broker cannot be reached within timeout_ms. */
+ * records wait in the queue instead of failing. Batching follows
+ * status.linger_ms and status.batch_max_messages unless kafka.linger.ms
+ * or kafka.batch.num.messages are set. NULL with errstr on a bad setting
+ * or when the broker cannot be reached within timeout_ms. */
 m3b_producer_t *m3b_producer_new_streaming(const m3b_config_t *config,
                                            m3b_delivery_fn fn, void *opaque,
                                            int timeout_ms, m3b_log_t *log,
