@@ -42,16 +42,11 @@ NS=bench-index
 EXTRA_NS=${EXTRA_NS:-11}
 PLANE=benchindex
 
-say() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { printf 'bench_index_load: %s\n' "$*" >&2; exit 1; }
-
-for exe in "$LOAD" "$RAW"; do
-  [[ -x $exe ]] || die "$exe missing: cmake --preset release && cmake --build --preset release"
-done
-tests/testbed/testbed status >/dev/null || die "the test bed is not up: tests/testbed/testbed up"
-eval "$(tests/testbed/testbed env)"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_need "$LOAD" "$RAW"
+bench_init bench_index_load
 PY=$M3B_PYTHON
-kc=("$M3B_TB_KUBECTL" --kubeconfig "$M3B_TB_KUBE_ADMIN_KUBECONFIG")
 
 work=$(mktemp -d /tmp/m3b-bench-index.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -60,27 +55,8 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 # --- the namespace, the listener's Role in it, and N managed ConfigMaps ------
 all_ns=$NS
 for ((i = 1; i <= EXTRA_NS; i++)); do all_ns+=",$NS-e$i"; done
-for ns in ${all_ns//,/ }; do
-  cat <<EOF
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: $ns}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: m3bridge-listener, namespace: $ns}
-rules:
-- {apiGroups: ["*"], resources: ["*"], verbs: ["*"]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: m3bridge-listener, namespace: $ns}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: m3bridge-listener}
-subjects:
-- {kind: ServiceAccount, name: m3bridge-listener, namespace: m3bridge-system}
-EOF
-done | "${kc[@]}" apply -f - >/dev/null
+# shellcheck disable=SC2086 # one word per namespace
+bench_namespaces ${all_ns//,/ }
 have=$("${kc[@]}" get configmaps -n "$NS" -l app.kubernetes.io/managed-by=m3bridge -o name | wc -l)
 if ((have != N)); then
   say "$NS holds $have managed ConfigMaps; making it $N (not timed)"
@@ -110,7 +86,7 @@ fi
 
 echo "bench_index_load: $N managed ConfigMaps (~1.2 KB of data each) in one namespace, $ROUNDS rounds"
 echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(date -u '+%a %b %d %H:%M UTC %Y')"
-echo "machine: $(uname -srm), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs, $(free -g | awk '/Mem:/ {print $2}') GiB"
+machine
 echo "load average: start $load_start, end $(cut -d' ' -f1-3 /proc/loadavg)"
 grep -v '^machine:\|^cpu:\|^load' "$work/out.txt" | grep -v '^ratio' || true
 awk -v n="$N" '

@@ -53,19 +53,12 @@ PUBLISHER=$BUILD/producer/m3bridge-publisher
 LISTENER=$BUILD/consumer/m3bridge-listener
 RAW=$BUILD/bench/bench_kube_apply
 
-say() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { printf 'bench_listener: %s\n' "$*" >&2; exit 1; }
-
-for exe in "$PUBLISHER" "$LISTENER" "$RAW"; do
-  [[ -x $exe ]] || die "$exe missing: cmake --preset release && cmake --build --preset release"
-done
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_need "$PUBLISHER" "$LISTENER" "$RAW"
 command -v kcat >/dev/null || die "kcat not found: run tests/testbed/install-deps"
-tests/testbed/testbed status >/dev/null || die "the test bed is not up: tests/testbed/testbed up"
-eval "$(tests/testbed/testbed env)"
-PY=${M3B_BENCH_PYTHON:-$M3B_PYTHON}
-"$PY" -c 'import confluent_kafka, fastavro, kubernetes' 2>/dev/null ||
-  die "$PY lacks confluent-kafka, fastavro or kubernetes: run tests/testbed/install-deps (they are pinned in tests/testbed/requirements.txt)"
-KUBECTL=$M3B_TB_KUBECTL
+bench_init bench_listener
+bench_python confluent_kafka fastavro kubernetes
 HELPER=(bench/bench_listener.py)
 
 work=$(mktemp -d /tmp/m3b-bench-listener.XXXXXX)
@@ -78,10 +71,6 @@ stop_listener() {
   listener_pid=
 }
 trap 'stop_listener; if [[ -n ${KEEP_WORK:-} ]]; then say "kept $work"; else rm -rf "$work"; fi' EXIT
-
-machine() {
-  echo "machine: $(uname -srm), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs, $(free -g | awk '/Mem:/ {print $2}') GiB"
-}
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 run_id=$(date +%s)
 plane=bench$run_id
@@ -89,27 +78,11 @@ main_plane=$plane
 say "plane $plane, N=$N, W=$W; work dir $work"
 
 # --- Kafka: topics, the listener's principal ---------------------------------
-openssl rand -hex 24 >"$work/listener.password"
-"$PY" "${HELPER[@]}" provision --bootstrap "$M3B_TB_KAFKA_BOOTSTRAP" --plane "$plane" \
-  --password-file "$work/listener.password" >/dev/null
-"$PUBLISHER" keygen --out "$work" >/dev/null
-mkdir -p "$work/trusted" && cp "$work/signing.pub.pem" "$work/trusted/"
+bench_listener_principal "$work" "$plane"
+bench_publisher_config "$work" "$plane"
 sasl_control=(--bootstrap "$M3B_TB_KAFKA_SASL_BOOTSTRAP" --sasl-user "$M3B_TB_KAFKA_CONTROL_USER"
   --sasl-password-file "$M3B_TB_KAFKA_CONTROL_PASSWORD_FILE" --ca "$M3B_TB_KAFKA_CA")
 plain=(--bootstrap "$M3B_TB_KAFKA_BOOTSTRAP")
-cat >"$work/publisher.yaml" <<EOF
-plane: $plane
-signing.key_file: $work/signing.key
-publish.timeout_ms: 300000
-topics: {replication_factor: 1, partitions: 6}
-kafka:
-  bootstrap.servers: $M3B_TB_KAFKA_SASL_BOOTSTRAP
-  security.protocol: SASL_SSL
-  sasl.mechanisms: $M3B_TB_KAFKA_SASL_MECHANISM
-  sasl.username: $M3B_TB_KAFKA_CONTROL_USER
-  sasl.password_file: $M3B_TB_KAFKA_CONTROL_PASSWORD_FILE
-  ssl.ca.location: $M3B_TB_KAFKA_CA
-EOF
 # the staging topics of the latency run: same plane, prefix 'stage', over
 # the PLAINTEXT admin listener (the control principal may only use m3.*)
 cat >"$work/stage.yaml" <<EOF
@@ -127,36 +100,9 @@ EOF
 # --- Kubernetes: namespaces the listener's service account may write --------
 NS_L=bench-listener NS_RAW1=bench-raw-1 NS_RAW2=bench-raw-2 NS_KCAT=bench-kcat
 NS_PY=bench-python NS_RSS=bench-rss
-kc=("$KUBECTL" --kubeconfig "$M3B_TB_KUBE_ADMIN_KUBECONFIG")
-for ns in $NS_L $NS_RAW1 $NS_RAW2 $NS_KCAT $NS_PY $NS_RSS; do
-  cat <<EOF
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: $ns}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: m3bridge-listener, namespace: $ns}
-rules:
-- {apiGroups: ["*"], resources: ["*"], verbs: ["*"]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: m3bridge-listener, namespace: $ns}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: m3bridge-listener}
-subjects:
-- {kind: ServiceAccount, name: m3bridge-listener, namespace: m3bridge-system}
-EOF
-done | "${kc[@]}" apply -f - >/dev/null
+bench_namespaces $NS_L $NS_RAW1 $NS_RAW2 $NS_KCAT $NS_PY $NS_RSS
 say "emptying the bench namespaces (ConfigMaps of earlier runs)"
-for ns in $NS_L $NS_RAW1 $NS_RAW2 $NS_KCAT $NS_PY; do
-  # one deletecollection request: kubectl would delete one object at a time
-  code=$(curl -sS -o "$work/delete.out" -w '%{http_code}' --cacert "$M3B_TB_KUBE_CA" \
-    -H "Authorization: Bearer $(cat "$M3B_TB_KUBE_ADMIN_TOKEN_FILE")" \
-    -X DELETE "$M3B_TB_KUBE_SERVER/api/v1/namespaces/$ns/configmaps")
-  [[ $code == 200 ]] || { cat "$work/delete.out" >&2; die "emptying $ns: HTTP $code"; }
-done
+for ns in $NS_L $NS_RAW1 $NS_RAW2 $NS_KCAT $NS_PY; do bench_empty "$ns"; done
 
 # --- objects -----------------------------------------------------------------
 say "generating $N ConfigMaps"

@@ -23,9 +23,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 N=${1:-100000}
 BUILD=${M3B_BENCH_BUILD:-build/release}
 PUBLISHER=$BUILD/producer/m3bridge-publisher
-[[ -x $PUBLISHER ]] || { echo "bench_publish: build first: cmake --preset release && cmake --build --preset release" >&2; exit 2; }
-tests/testbed/testbed status >/dev/null || { echo "bench_publish: the test bed is not up: tests/testbed/testbed up" >&2; exit 2; }
-eval "$(tests/testbed/testbed env)"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_need "$PUBLISHER"
+bench_init bench_publish
 
 work=$(mktemp -d /tmp/m3b-bench-publish.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -33,20 +34,7 @@ run_id=$(date +%s)
 plane=bench$run_id
 kcat_topic=m3.kcat$run_id.desired
 
-"$PUBLISHER" keygen --out "$work" >/dev/null
-cat >"$work/publisher.yaml" <<EOF
-plane: $plane
-signing.key_file: $work/signing.key
-publish.timeout_ms: 300000
-topics: {replication_factor: 1, partitions: 6}
-kafka:
-  bootstrap.servers: $M3B_TB_KAFKA_SASL_BOOTSTRAP
-  security.protocol: SASL_SSL
-  sasl.mechanisms: $M3B_TB_KAFKA_SASL_MECHANISM
-  sasl.username: $M3B_TB_KAFKA_CONTROL_USER
-  sasl.password_file: $M3B_TB_KAFKA_CONTROL_PASSWORD_FILE
-  ssl.ca.location: $M3B_TB_KAFKA_CA
-EOF
+bench_publisher_config "$work" "$plane"
 "$PUBLISHER" topics create --config "$work/publisher.yaml" >/dev/null
 # the baseline topic: same shape
 "$PUBLISHER" topics create --config "$work/publisher.yaml" --plane "kcat$run_id" >/dev/null

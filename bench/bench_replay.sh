@@ -51,79 +51,31 @@ LISTENER=$BUILD/consumer/m3bridge-listener
 RAW=$BUILD/bench/bench_kube_apply
 CONTRACT=$BUILD/bench/bench_contract
 
-say() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { printf 'bench_replay: %s\n' "$*" >&2; exit 1; }
-
-for exe in "$PUBLISHER" "$LISTENER" "$RAW" "$CONTRACT"; do
-  [[ -x $exe ]] || die "$exe missing: cmake --preset release && cmake --build --preset release"
-done
-tests/testbed/testbed status >/dev/null || die "the test bed is not up: tests/testbed/testbed up"
-eval "$(tests/testbed/testbed env)"
-PY=${M3B_BENCH_PYTHON:-$M3B_PYTHON}
-"$PY" -c 'import confluent_kafka' 2>/dev/null ||
-  die "$PY lacks confluent-kafka: run tests/testbed/install-deps"
-KUBECTL=$M3B_TB_KUBECTL
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_need "$PUBLISHER" "$LISTENER" "$RAW" "$CONTRACT"
+bench_init bench_replay
+bench_python confluent_kafka
 HELPER=(bench/bench_listener.py)
 
 work=$(mktemp -d /tmp/m3b-bench-replay.XXXXXX)
 trap 'if [[ -n ${KEEP_WORK:-} ]]; then say "kept $work"; else rm -rf "$work"; fi' EXIT
-
-machine() {
-  echo "machine: $(uname -srm), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs, $(free -g | awk '/Mem:/ {print $2}') GiB"
-}
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 run_id=$(date +%s)
 plane=replay$run_id
 say "plane $plane, N=$N, W=$W; work dir $work"
 
 # --- Kafka: a fresh plane and its listener principal --------------------------
-openssl rand -hex 24 >"$work/listener.password"
-"$PY" "${HELPER[@]}" provision --bootstrap "$M3B_TB_KAFKA_BOOTSTRAP" --plane "$plane" \
-  --password-file "$work/listener.password" >/dev/null
-"$PUBLISHER" keygen --out "$work" >/dev/null
-mkdir -p "$work/trusted" && cp "$work/signing.pub.pem" "$work/trusted/"
-cat >"$work/publisher.yaml" <<EOF
-plane: $plane
-signing.key_file: $work/signing.key
-publish.timeout_ms: 300000
-topics: {replication_factor: 1, partitions: 6}
-kafka:
-  bootstrap.servers: $M3B_TB_KAFKA_SASL_BOOTSTRAP
-  security.protocol: SASL_SSL
-  sasl.mechanisms: $M3B_TB_KAFKA_SASL_MECHANISM
-  sasl.username: $M3B_TB_KAFKA_CONTROL_USER
-  sasl.password_file: $M3B_TB_KAFKA_CONTROL_PASSWORD_FILE
-  ssl.ca.location: $M3B_TB_KAFKA_CA
-EOF
+bench_listener_principal "$work" "$plane"
+bench_publisher_config "$work" "$plane"
 "$PUBLISHER" topics create --config "$work/publisher.yaml" >/dev/null
 
 # --- Kubernetes: namespaces the listener's service account may write --------
 NS_R=bench-replay NS_RAW1=bench-replay-raw-1 NS_RAW2=bench-replay-raw-2 NS_KC=bench-replay-kubectl
-kc=("$KUBECTL" --kubeconfig "$M3B_TB_KUBE_ADMIN_KUBECONFIG")
-for ns in $NS_R $NS_RAW1 $NS_RAW2 $NS_KC; do
-  cat <<EOF
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: $ns}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: m3bridge-listener, namespace: $ns}
-rules:
-- {apiGroups: ["*"], resources: ["*"], verbs: ["*"]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: m3bridge-listener, namespace: $ns}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: m3bridge-listener}
-subjects:
-- {kind: ServiceAccount, name: m3bridge-listener, namespace: m3bridge-system}
-EOF
-done | "${kc[@]}" apply -f - >/dev/null
-empty() { # NAMESPACE: every ConfigMap deleted (one deletecollection)
-  curl -fsS --cacert "$M3B_TB_KUBE_CA" -H "Authorization: Bearer $(cat "$M3B_TB_KUBE_ADMIN_TOKEN_FILE")" \
-    -X DELETE "$M3B_TB_KUBE_SERVER/api/v1/namespaces/$1/configmaps" >/dev/null
+# shellcheck disable=SC2086 # one word per namespace
+bench_namespaces $NS_R $NS_RAW1 $NS_RAW2 $NS_KC
+empty() { # NAMESPACE: every ConfigMap deleted, and gone
+  bench_empty "$1"
   local deadline=$((SECONDS + 300))
   while [[ -n $("${kc[@]}" get configmaps -n "$1" -o name | head -1) ]]; do
     ((SECONDS < deadline)) || die "namespace $1 did not empty"
