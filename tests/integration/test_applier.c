@@ -58,22 +58,6 @@ struct fixture {
 static const char *const namespaces[] = {"shop", NS};
 static const char *const cluster_kinds[] = {"Namespace"};
 
-static m3b_kube_t *client(const char *kubeconfig_var, m3b_log_t *log) {
-  struct m3b_kube_config cfg;
-  char errstr[512] = "";
-  m3b_kube_t *kube;
-
-  m3b_kube_config_init(&cfg);
-  if (m3b_kube_config_from_kubeconfig(&cfg, tb_require(kubeconfig_var), NULL,
-                                      errstr, sizeof(errstr)))
-    fail_msg("%s: %s", kubeconfig_var, errstr);
-  kube = m3b_kube_new(&cfg, log, errstr, sizeof(errstr));
-  m3b_kube_config_cleanup(&cfg);
-  if (!kube)
-    fail_msg("m3b_kube_new: %s", errstr);
-  return kube;
-}
-
 static m3b_applier_t *new_applier(struct fixture *f, m3b_kube_t *kube) {
   struct m3b_applier_config cfg;
   char errstr[512] = "";
@@ -114,8 +98,8 @@ static int setup(void **state) {
   assert_non_null(f->ring);
   assert_non_null(f->seal_key);
   assert_int_equal(m3b_keyring_add_sign_key(f->ring, f->signer), M3B_OK);
-  f->kube = client("M3B_TB_KUBE_LISTENER_KUBECONFIG", f->log);
-  f->admin = client("M3B_TB_KUBE_ADMIN_KUBECONFIG", f->log);
+  f->kube = tb_kube_client("M3B_TB_KUBE_LISTENER_KUBECONFIG", f->log);
+  f->admin = tb_kube_client("M3B_TB_KUBE_ADMIN_KUBECONFIG", f->log);
   *state = f;
   return 0;
 }

@@ -72,22 +72,6 @@ static m3b_err_t load_retrying(m3b_index_t *index, m3b_kube_t *kube,
   return err;
 }
 
-static m3b_kube_t *client(const char *kubeconfig_var, m3b_log_t *log) {
-  struct m3b_kube_config cfg;
-  char errstr[512] = "";
-  m3b_kube_t *kube;
-
-  m3b_kube_config_init(&cfg);
-  if (m3b_kube_config_from_kubeconfig(&cfg, tb_require(kubeconfig_var), NULL,
-                                      errstr, sizeof(errstr)))
-    fail_msg("%s: %s", kubeconfig_var, errstr);
-  kube = m3b_kube_new(&cfg, log, errstr, sizeof(errstr));
-  m3b_kube_config_cleanup(&cfg);
-  if (!kube)
-    fail_msg("m3b_kube_new: %s", errstr);
-  return kube;
-}
-
 /* Applies one managed object: kind in NS named name, of plane p, with
  * generation and sha (64 hex) as annotations. */
 static void apply(m3b_kube_t *kube, const char *api_version, const char *kind,
@@ -145,7 +129,7 @@ static int setup(void **state) {
   snprintf(plane, sizeof(plane), "%s-p", run_label);
   snprintf(other_plane, sizeof(other_plane), "%s-q", run_label);
   f->log = m3b_log_new(stderr, M3B_LOG_WARN);
-  f->kube = client("M3B_TB_KUBE_LISTENER_KUBECONFIG", f->log);
+  f->kube = tb_kube_client("M3B_TB_KUBE_LISTENER_KUBECONFIG", f->log);
   for (i = 0; i < CM_COUNT; i++) {
     snprintf(name, sizeof(name), "%s-cm-%d", run_label, i);
     apply(f->kube, "v1", "ConfigMap", name, plane, i + 1, sha_a);

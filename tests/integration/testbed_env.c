@@ -158,3 +158,19 @@ void tb_require_reachable(const char *what, const char *host_port,
              "`tests/testbed/testbed up`.",
              what, host_port);
 }
+
+m3b_kube_t *tb_kube_client(const char *kubeconfig_var, m3b_log_t *log) {
+  struct m3b_kube_config cfg;
+  char errstr[512] = "";
+  m3b_kube_t *kube;
+
+  m3b_kube_config_init(&cfg);
+  if (m3b_kube_config_from_kubeconfig(&cfg, tb_require(kubeconfig_var), NULL,
+                                      errstr, sizeof(errstr)))
+    fail_msg("%s: %s", kubeconfig_var, errstr);
+  kube = m3b_kube_new(&cfg, log, errstr, sizeof(errstr));
+  m3b_kube_config_cleanup(&cfg);
+  if (!kube)
+    fail_msg("m3b_kube_new: %s", errstr);
+  return kube;
+}

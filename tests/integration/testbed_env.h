@@ -13,6 +13,9 @@
 
 #include <stddef.h>
 
+#include <m3b/kube.h>
+#include <m3b/log.h>
+
 /* Returns the value of key (borrowed, valid until exit) or fails the test. */
 const char *tb_require(const char *key);
 
@@ -24,5 +27,10 @@ const char *tb_read_file(const char *path);
  * timeout_ms; what names the component for the message ("Kafka broker"). */
 void tb_require_reachable(const char *what, const char *host_port,
                           int timeout_ms);
+
+/* A kube client from the kubeconfig the test bed names in kubeconfig_var
+ * (M3B_TB_KUBE_ADMIN_KUBECONFIG, M3B_TB_KUBE_LISTENER_KUBECONFIG), or
+ * fails the test. log may be NULL. */
+m3b_kube_t *tb_kube_client(const char *kubeconfig_var, m3b_log_t *log);
 
 #endif
