@@ -73,6 +73,8 @@ find_suspect(const struct replay_suspects *suspects, const void *key,
     return NULL;
   memcpy(probe.key, key, len);
   probe.key[len] = '\0';
+  probe.partition = -1; /* compared by key only */
+  probe.offset = -1;
   return bsearch(&probe, suspects->v, suspects->count, sizeof(*suspects->v),
                  by_suspect_key);
 }
