@@ -191,6 +191,23 @@ void m3b_consumer_destroy(m3b_consumer_t *consumer) {
   free(consumer);
 }
 
+/* Starts tracking count partitions of topic: fence and reached sized anew
+ * (zero), range says whether the fence bounds what poll returns. */
+static m3b_err_t track_positions(m3b_consumer_t *consumer, const char *topic,
+                                 int32_t count, int range, char *errstr,
+                                 size_t errstr_size) {
+  free(consumer->fence);
+  free(consumer->reached);
+  consumer->fence = calloc((size_t)count, sizeof(int64_t));
+  consumer->reached = calloc((size_t)count, sizeof(int64_t));
+  if (!consumer->fence || !consumer->reached)
+    return m3b__errstr_set(M3B_ERR_NOMEM, errstr, errstr_size, "out of memory");
+  snprintf(consumer->topic, sizeof(consumer->topic), "%s", topic);
+  consumer->partitions = count;
+  consumer->range = range;
+  return M3B_OK;
+}
+
 static m3b_err_t assign(m3b_consumer_t *consumer, const char *topic,
                         int64_t tail, int timeout_ms, char *errstr,
                         size_t errstr_size) {
@@ -207,15 +224,9 @@ static m3b_err_t assign(m3b_consumer_t *consumer, const char *topic,
   if (count <= 0)
     return m3b__errstr_set(M3B_ERR_NOT_FOUND, errstr, errstr_size,
                            "topic %s has no partitions", topic);
-  free(consumer->fence);
-  free(consumer->reached);
-  consumer->fence = calloc((size_t)count, sizeof(int64_t));
-  consumer->reached = calloc((size_t)count, sizeof(int64_t));
-  if (!consumer->fence || !consumer->reached)
-    return m3b__errstr_set(M3B_ERR_NOMEM, errstr, errstr_size, "out of memory");
-  snprintf(consumer->topic, sizeof(consumer->topic), "%s", topic);
-  consumer->partitions = count;
-  consumer->range = 0;
+  err = track_positions(consumer, topic, count, 0, errstr, errstr_size);
+  if (err)
+    return err;
   list = rd_kafka_topic_partition_list_new(count);
   for (p = 0; p < count; p++) {
     int64_t lo = 0, hi = 0;
@@ -628,20 +639,15 @@ m3b_err_t m3b_consumer_assign_range(m3b_consumer_t *consumer, const char *topic,
                                     size_t errstr_size) {
   rd_kafka_topic_partition_list_t *list;
   rd_kafka_resp_err_t rerr;
+  m3b_err_t err;
   int32_t p;
 
   if (!consumer || !topic || count <= 0 || count > MAX_PARTITIONS || !start ||
       !fence)
     return M3B_ERR_INVALID_ARG;
-  free(consumer->fence);
-  free(consumer->reached);
-  consumer->fence = calloc((size_t)count, sizeof(int64_t));
-  consumer->reached = calloc((size_t)count, sizeof(int64_t));
-  if (!consumer->fence || !consumer->reached)
-    return m3b__errstr_set(M3B_ERR_NOMEM, errstr, errstr_size, "out of memory");
-  snprintf(consumer->topic, sizeof(consumer->topic), "%s", topic);
-  consumer->partitions = count;
-  consumer->range = 1;
+  err = track_positions(consumer, topic, count, 1, errstr, errstr_size);
+  if (err)
+    return err;
   list = rd_kafka_topic_partition_list_new(count);
   for (p = 0; p < count; p++) {
     consumer->fence[p] = fence[p];
