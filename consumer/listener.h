@@ -305,6 +305,11 @@ struct job *listener_job_new(const struct m3b_kafka_message *msg,
                              unsigned epoch);
 void listener_job_free(struct job *job);
 
+/* Points *in at job's bytes (borrowed: valid while job lives), as a record
+ * of topic, for the applier. */
+void listener_job_record(const struct job *job, const char *topic,
+                         struct m3b_record *in);
+
 /* Adds job to / removes it from the live list. Under listener->lock. */
 void listener_job_link(struct listener *listener, struct job *job);
 void listener_job_unlink(struct listener *listener, struct job *job);

@@ -175,3 +175,18 @@ void listener_on_delivery(void *record_opaque, m3b_err_t err, void *opaque) {
   if (remaining == 0)
     listener_job_finish(listener, job, !failed);
 }
+
+void listener_job_record(const struct job *job, const char *topic,
+                         struct m3b_record *in) {
+  memset(in, 0, sizeof(*in));
+  in->topic = topic;
+  in->partition = job->partition;
+  in->offset = job->offset;
+  in->timestamp_ms = job->timestamp_ms;
+  in->key = job->key;
+  in->key_len = job->key_len;
+  in->value = job->value;
+  in->value_len = job->value_len;
+  in->headers = job->headers;
+  in->header_count = job->header_count;
+}

@@ -181,17 +181,7 @@ static void process_job(struct listener *listener, struct worker *worker,
   unsigned attempt = 0;
   int retrying = 0, current;
 
-  memset(&in, 0, sizeof(in));
-  in.topic = listener->desired_topic;
-  in.partition = job->partition;
-  in.offset = job->offset;
-  in.timestamp_ms = job->timestamp_ms;
-  in.key = job->key;
-  in.key_len = job->key_len;
-  in.value = job->value;
-  in.value_len = job->value_len;
-  in.headers = job->headers;
-  in.header_count = job->header_count;
+  listener_job_record(job, listener->desired_topic, &in);
 
   for (;;) {
     long long delay;

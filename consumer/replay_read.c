@@ -87,17 +87,7 @@ static void check_one(struct check_worker *w, struct job *job) {
   struct m3b_fold_event event;
   m3b_err_t err;
 
-  memset(&in, 0, sizeof(in));
-  in.topic = replay->listener->desired_topic;
-  in.partition = job->partition;
-  in.offset = job->offset;
-  in.timestamp_ms = job->timestamp_ms;
-  in.key = job->key;
-  in.key_len = job->key_len;
-  in.value = job->value;
-  in.value_len = job->value_len;
-  in.headers = job->headers;
-  in.header_count = job->header_count;
+  listener_job_record(job, replay->listener->desired_topic, &in);
 
   if (w->suspects || replay->verify_all)
     err = m3b_applier_check(replay->listener->applier, &in, &out, &checked);
@@ -168,28 +158,31 @@ static void *check_main(void *arg) {
   return NULL;
 }
 
+/* With w->lock held: waits up to 50 ms for w to take a job (nonfull),
+ * then, lock released meanwhile, serves delivery reports and progress. */
+static void wait_on_worker(struct replay *replay, struct check_worker *w) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_nsec += 50 * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_cond_timedwait(&w->nonfull, &w->lock, &until);
+  pthread_mutex_unlock(&w->lock);
+  if (replay->producer)
+    m3b_producer_poll(replay->producer, 0);
+  replay_progress_tick(replay, 0);
+  pthread_mutex_lock(&w->lock);
+}
+
 /* Queues job on w, waiting (and serving the producer and progress) while
  * the queue is full. */
 static void enqueue(struct replay *replay, struct check_worker *w,
                     struct job *job) {
   pthread_mutex_lock(&w->lock);
-  while (w->count == REPLAY_QUEUE_DEPTH) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += 50 * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&w->nonfull, &w->lock, &until);
-    if (w->count == REPLAY_QUEUE_DEPTH) {
-      pthread_mutex_unlock(&w->lock);
-      if (replay->producer)
-        m3b_producer_poll(replay->producer, 0);
-      replay_progress_tick(replay, 0);
-      pthread_mutex_lock(&w->lock);
-    }
-  }
+  while (w->count == REPLAY_QUEUE_DEPTH)
+    wait_on_worker(replay, w);
   w->ring[(w->head + w->count) % REPLAY_QUEUE_DEPTH] = job;
   w->count++;
   pthread_cond_signal(&w->nonempty);
@@ -203,21 +196,8 @@ static void drain(struct replay *replay, struct check_worker *workers,
   for (i = 0; i < n; i++) {
     struct check_worker *w = &workers[i];
     pthread_mutex_lock(&w->lock);
-    while (w->count || w->busy) {
-      struct timespec until;
-      clock_gettime(CLOCK_REALTIME, &until);
-      until.tv_nsec += 50 * 1000000L;
-      if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-      }
-      pthread_cond_timedwait(&w->nonfull, &w->lock, &until);
-      pthread_mutex_unlock(&w->lock);
-      if (replay->producer)
-        m3b_producer_poll(replay->producer, 0);
-      replay_progress_tick(replay, 0);
-      pthread_mutex_lock(&w->lock);
-    }
+    while (w->count || w->busy)
+      wait_on_worker(replay, w);
     pthread_mutex_unlock(&w->lock);
   }
 }
