@@ -123,13 +123,7 @@ listener.trusted_keys_dir: $work/trusted
 listener.workers: $W
 kube.kubeconfig: $M3B_TB_KUBE_LISTENER_KUBECONFIG
 http.address: 127.0.0.1:$port
-kafka:
-  bootstrap.servers: $M3B_TB_KAFKA_SASL_BOOTSTRAP
-  security.protocol: SASL_SSL
-  sasl.mechanisms: $M3B_TB_KAFKA_SASL_MECHANISM
-  sasl.username: m3-listener-$plane
-  sasl.password_file: $work/listener.password
-  ssl.ca.location: $M3B_TB_KAFKA_CA
+$(bench_listener_kafka "$work" "$plane")
 EOF
 }
 # start_listener NAMESPACE LOG: returns once it consumes and /readyz is 200

@@ -112,13 +112,7 @@ listener.trusted_keys_dir: $work/trusted
 listener.workers: $W
 log.level: warn
 kube.kubeconfig: $M3B_TB_KUBE_LISTENER_KUBECONFIG
-kafka:
-  bootstrap.servers: $M3B_TB_KAFKA_SASL_BOOTSTRAP
-  security.protocol: SASL_SSL
-  sasl.mechanisms: $M3B_TB_KAFKA_SASL_MECHANISM
-  sasl.username: m3-listener-$plane
-  sasl.password_file: $work/listener.password
-  ssl.ca.location: $M3B_TB_KAFKA_CA
+$(bench_listener_kafka "$work" "$plane")
 EOF
 raw_args=(--server "$M3B_TB_KUBE_SERVER" --cacert "$M3B_TB_KUBE_CA"
   --token-file "$M3B_TB_KUBE_LISTENER_TOKEN_FILE" --workers "$W" --json)

@@ -10,6 +10,9 @@
 #   bench_listener_principal WORK PLANE
 #                            the plane's topics, ACLs and listener principal,
 #                            its password in WORK/listener.password
+#   bench_listener_kafka WORK PLANE
+#                            prints the kafka: block of a listener.yaml for
+#                            that principal
 #   bench_namespaces NS...   the namespaces, each with a Role letting the
 #                            listener's service account write everything
 #   bench_empty NS           every ConfigMap of NS deleted (one request)
@@ -69,6 +72,18 @@ bench_listener_principal() { # WORK PLANE
   openssl rand -hex 24 >"$1/listener.password"
   "$PY" bench/bench_listener.py provision --bootstrap "$M3B_TB_KAFKA_BOOTSTRAP" --plane "$2" \
     --password-file "$1/listener.password" >/dev/null
+}
+
+bench_listener_kafka() { # WORK PLANE
+  cat <<EOF
+kafka:
+  bootstrap.servers: $M3B_TB_KAFKA_SASL_BOOTSTRAP
+  security.protocol: SASL_SSL
+  sasl.mechanisms: $M3B_TB_KAFKA_SASL_MECHANISM
+  sasl.username: m3-listener-$2
+  sasl.password_file: $1/listener.password
+  ssl.ca.location: $M3B_TB_KAFKA_CA
+EOF
 }
 
 bench_namespaces() { # NS...
